@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  resolve: { conditions: ['development'] },
+  test: {
+    include: ['test/**/*.test.ts'],
+    setupFiles: ['test/support/node-version-guard.ts'],
+    globalSetup: ['test/support/redis-global-setup.ts'],
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+    // Integration tests bind ports and spawn processes; two workers suit a 2-core machine.
+    maxWorkers: 2,
+  },
+});
