@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+// Runs the built entry when present (installed package), else the TypeScript source (a checkout, Node 24).
+import { existsSync } from 'node:fs';
+const built = new URL('../dist/src/main.js', import.meta.url);
+await import(existsSync(built) ? built.href : new URL('../src/main.ts', import.meta.url).href);

@@ -1,0 +1,119 @@
+/**
+ * The command line: start the gateway, check a config, or print a mount's derived key.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfigFile, type FrozenConfig } from './config/load.ts';
+import { formatDuration } from './config/durations.ts';
+import { createGateway } from './gateway.ts';
+import { createLogger } from './ops/logger.ts';
+import { deriveMountKeyText } from './protocol/keys.ts';
+import { usesRedis } from './session/create-store.ts';
+
+export const DEFAULT_CONFIG_PATH = 'config/gateway.yaml';
+
+const HELP = `session-gateway: one shared session for every backend behind one domain.
+
+Usage:
+  session-gateway [--config FILE]            start the gateway
+  session-gateway --check [--config FILE]    validate the config, print the mounts, exit
+  session-gateway keys --mount NAME [--config FILE]
+                                             print the derived key(s) a backend needs
+Options:
+  -c, --config FILE   config file (default: ${DEFAULT_CONFIG_PATH}, or $SESSION_GATEWAY_CONFIG)
+  -h, --help          this text
+
+Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the config file.
+Docs: README.md, docs/CONFIGURATION.md, docs/PROTOCOL.md`;
+
+function describe(config: FrozenConfig): string {
+  const lines = [
+    `listen ${config.listen.host}:${config.listen.port}`,
+    `store ${usesRedis(config) ? 'redis' : 'embedded (in-memory, first run only)'}`,
+    `session idle ${formatDuration(config.session.idleTimeout)}, absolute ${formatDuration(config.session.absoluteLifetime)}, refresh ${formatDuration(config.session.refreshInterval)}`,
+    `signing ${config.signing.algorithm}, keys ${config.signing.keys.map((k) => k.id).join(', ')}`,
+    'mounts (longest prefix first):',
+    ...[...config.mounts].sort((a, b) => b.prefix.length - a.prefix.length).map((m) =>
+      `  ${m.prefix.padEnd(16)} → ${m.upstream}  name=${m.name} strip=${m.stripPrefix} read=[${m.read.join(',')}] write=[${m.write.join(',')}] timeout=${formatDuration(m.timeout)}${m.session ? '' : ' session=off'}`),
+  ];
+  return lines.join('\n');
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', short: 'c' },
+      check: { type: 'boolean' },
+      mount: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const path = values.config ?? process.env.SESSION_GATEWAY_CONFIG ?? DEFAULT_CONFIG_PATH;
+  let config: FrozenConfig;
+  try {
+    config = loadConfigFile(path);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 2;
+    }
+    throw error;
+  }
+  if (positionals[0] === 'keys') {
+    const mount = config.mounts.find((m) => m.name === values.mount);
+    if (!mount) {
+      console.error(`keys: --mount must name a mount (${config.mounts.map((m) => m.name).join(', ')})`);
+      return 2;
+    }
+    console.log(`SESSION_GATEWAY_MOUNT=${mount.name}`);
+    console.log(`SESSION_GATEWAY_KEYS=${config.signing.keys.map((k) => `${k.id}:${deriveMountKeyText(k.secret, mount.name)}`).join(',')}`);
+    return 0;
+  }
+  if (positionals.length > 0) {
+    console.error(`unknown command: ${positionals[0]}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.check) {
+    console.log(`${path}: valid\n${describe(config)}`);
+    return 0;
+  }
+  return serve(path, config);
+}
+
+async function serve(path: string, config: FrozenConfig): Promise<number> {
+  const logger = createLogger(config.logging.level);
+  const gateway = createGateway(config, { logger });
+  const address = await gateway.listen();
+  logger.info({ event: 'listening', address: address.address, port: address.port, config: path, mounts: config.mounts.map((m) => `${m.prefix}→${m.upstream}`) }, 'listening');
+
+  process.on('SIGHUP', () => {
+    try {
+      gateway.reload(loadConfigFile(path));
+      logger.info({ event: 'reloaded', config: path }, 'configuration reloaded');
+    } catch (error) {
+      logger.error({ event: 'reload_refused', problems: error instanceof ConfigError ? error.problems : String(error) }, 'new configuration refused; the old one keeps serving');
+    }
+  });
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ event: 'shutdown', signal }, 'draining');
+      gateway.close().then(() => {
+        logger.info({ event: 'stopped' }, 'stopped');
+        resolve(0);
+      }, (error: unknown) => {
+        logger.error({ event: 'shutdown_failed', err: String(error) }, 'shutdown failed');
+        resolve(1);
+      });
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+}

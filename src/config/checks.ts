@@ -1,0 +1,77 @@
+/** Checks that span several fields; each returns problems as `path: reason`. */
+import { createPrivateKey } from 'node:crypto';
+import type { GatewayConfig } from './schema.ts';
+import { formatDuration } from './durations.ts';
+
+/** Session keys that hold the gateway's own bookkeeping; no mount may read or write them. */
+export const RESERVED_SESSION_KEYS: ReadonlySet<string> = new Set(['cookie', '_gateway']);
+
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+export function crossFieldProblems(config: GatewayConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const { session } = config;
+  if (session.absoluteLifetime < session.idleTimeout) {
+    problems.push({ path: 'session.absoluteLifetime', message: `${formatDuration(session.absoluteLifetime)} is shorter than idleTimeout (${formatDuration(session.idleTimeout)}); the idle timeout could never apply` });
+  }
+  if (session.refreshInterval >= session.idleTimeout) {
+    problems.push({ path: 'session.refreshInterval', message: `${formatDuration(session.refreshInterval)} must be shorter than idleTimeout (${formatDuration(session.idleTimeout)}), or active sessions would expire between refreshes` });
+  }
+  if (session.cookie.sameSite === 'none' && session.cookie.secure === false) {
+    problems.push({ path: 'session.cookie.secure', message: 'sameSite "none" requires secure cookies; browsers drop the cookie otherwise' });
+  }
+
+  const names = new Map<string, number>();
+  const prefixes = new Map<string, number>();
+  config.mounts.forEach((mount, i) => {
+    const at = `mounts[${i}]`;
+    const sameName = names.get(mount.name);
+    if (sameName !== undefined) problems.push({ path: `${at}.name`, message: `"${mount.name}" is already the name of mounts[${sameName}]` });
+    else names.set(mount.name, i);
+    // Paths are case-sensitive, but two prefixes differing only in case are almost
+    // certainly a mistake and would route unpredictably behind case-folding proxies.
+    const key = mount.prefix.toLowerCase();
+    const samePrefix = prefixes.get(key);
+    if (samePrefix !== undefined) problems.push({ path: `${at}.prefix`, message: `"${mount.prefix}" shadows mounts[${samePrefix}].prefix "${config.mounts[samePrefix]!.prefix}"` });
+    else prefixes.set(key, i);
+    for (const list of ['read', 'write'] as const) {
+      mount[list].forEach((name, j) => {
+        if (RESERVED_SESSION_KEYS.has(name)) problems.push({ path: `${at}.${list}[${j}]`, message: `"${name}" is reserved for the gateway's own bookkeeping` });
+      });
+    }
+    if (!mount.session && (mount.read.length > 0 || mount.write.length > 0)) {
+      problems.push({ path: `${at}.session`, message: 'a mount with session: false receives no session, so read and write must be empty' });
+    }
+  });
+
+  const keyIds = new Map<string, number>();
+  config.signing.keys.forEach((key, i) => {
+    const seen = keyIds.get(key.id);
+    if (seen !== undefined) problems.push({ path: `signing.keys[${i}].id`, message: `"${key.id}" is already the id of signing.keys[${seen}]` });
+    else keyIds.set(key.id, i);
+    if (config.signing.algorithm === 'EdDSA') {
+      if (!key.privateKey) {
+        problems.push({ path: `signing.keys[${i}].privateKey`, message: 'required with algorithm EdDSA (an Ed25519 private key in PEM)' });
+      } else {
+        try {
+          const k = createPrivateKey(key.privateKey);
+          if (k.asymmetricKeyType !== 'ed25519') problems.push({ path: `signing.keys[${i}].privateKey`, message: `is a ${k.asymmetricKeyType} key, not Ed25519` });
+        } catch {
+          problems.push({ path: `signing.keys[${i}].privateKey`, message: 'is not a PEM private key' });
+        }
+      }
+    }
+  });
+
+  const redis = config.store.redis;
+  if (redis) {
+    const kinds = [redis.url ? 'url' : '', redis.sentinels ? 'sentinels' : '', redis.cluster ? 'cluster' : ''].filter(Boolean);
+    if (kinds.length > 1) problems.push({ path: 'store.redis', message: `give one of url, sentinels or cluster, not ${kinds.join(' and ')}` });
+    if (redis.sentinels && !redis.name) problems.push({ path: 'store.redis.name', message: 'required with sentinels: the name of the master set' });
+    if (redis.url && !/^rediss?:\/\//.test(redis.url)) problems.push({ path: 'store.redis.url', message: `"${redis.url}" is not a redis:// or rediss:// URL` });
+  }
+  return problems;
+}

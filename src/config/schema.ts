@@ -1,0 +1,135 @@
+/**
+ * The config file's shape. Declarations and defaults only; checks that span fields
+ * live in checks.ts. Every object is strict: an unknown key is an error, because a
+ * misspelt `idleTimout` silently falling back to a default is how expiry goes wrong.
+ */
+import { z } from 'zod';
+import * as D from './defaults.ts';
+import { parseDuration } from './durations.ts';
+
+/** A duration string with a unit, parsed to milliseconds. */
+const duration = z.unknown().transform((value, ctx): number => {
+  if (typeof value === 'number') {
+    ctx.addIssue({ code: 'custom', message: `${value} is a bare number; write a duration with a unit, e.g. "30m" or "90s"` });
+    return z.NEVER;
+  }
+  if (typeof value !== 'string') {
+    ctx.addIssue({ code: 'custom', message: `expected a duration such as "30m", got ${value === null ? 'null' : typeof value}` });
+    return z.NEVER;
+  }
+  if (value.trim().startsWith('-')) {
+    ctx.addIssue({ code: 'custom', message: `"${value}" is negative; a duration must be positive` });
+    return z.NEVER;
+  }
+  const parsed = parseDuration(value);
+  if ('error' in parsed) {
+    ctx.addIssue({ code: 'custom', message: parsed.error });
+    return z.NEVER;
+  }
+  return parsed.ms;
+});
+
+/** Ports may come from the environment as text ("${PORT:-8080}"). */
+const port = z.union([z.number(), z.string().regex(/^\d+$/, 'expected a port number').transform(Number)])
+  .pipe(z.number().int().min(1).max(65535));
+
+const booleanish = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
+
+const secret = (what: string) => z.string().min(16, `${what} must be at least 16 characters`);
+
+const keyName = z.string().min(1, 'a session key name cannot be empty');
+
+export const mountSchema = z.strictObject({
+  /** Mount name: the token's audience and the metrics label. */
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'use letters, digits, "_", "-" or ".", up to 63 characters'),
+  /** Path prefix, e.g. /shop. Matched on segment boundaries: /app never matches /apple. */
+  prefix: z.string()
+    .regex(/^\/([A-Za-z0-9._~!$&'()*+,;=:@-]+(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*)?$/, 'must start with "/", have no trailing "/", empty segments, or characters that need percent-encoding')
+    .refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'cannot contain "." or ".." segments')
+    .refine((p) => p !== '/_gateway' && !p.startsWith('/_gateway/'), '/_gateway is reserved for the gateway\'s own endpoints'),
+  upstream: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
+  /** Remove the prefix before forwarding (/shop/cart → /cart). */
+  stripPrefix: booleanish.default(true),
+  /** Top-level session keys this mount receives; "*" for all but the gateway's own. */
+  read: z.array(keyName).default([]),
+  /** Top-level session keys this mount may write; "*" for all but the gateway's own. */
+  write: z.array(keyName).default([]),
+  timeout: duration.prefault(D.DEFAULT_UPSTREAM_TIMEOUT),
+  /**
+   * Whether requests need the session store. A mount with `session: false` gets no
+   * token and keeps working while Redis is down (static assets, health pages).
+   */
+  session: booleanish.default(true),
+  websocket: booleanish.default(true),
+});
+
+const signingKeySchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'use letters, digits, ".", "_" or "-", up to 64 characters'),
+  /** HMAC secret; each mount's key is derived from it (docs/PROTOCOL.md §5.1). */
+  secret: secret('a signing secret'),
+  /** Ed25519 private key, PEM (PKCS#8), for algorithm EdDSA. */
+  privateKey: z.string().optional(),
+});
+
+const redisNode = z.strictObject({ host: z.string().min(1), port });
+
+export const configSchema = z.strictObject({
+  listen: z.strictObject({
+    host: z.string().min(1).default(D.DEFAULT_LISTEN_HOST),
+    port: port.default(D.DEFAULT_LISTEN_PORT),
+    headersTimeout: duration.prefault(D.DEFAULT_HEADERS_TIMEOUT),
+    requestTimeout: duration.prefault(D.DEFAULT_REQUEST_TIMEOUT),
+    maxHeaderBytes: z.number().int().min(1024).max(1_048_576).default(D.DEFAULT_MAX_HEADER_BYTES),
+    shutdownGrace: duration.prefault(D.DEFAULT_SHUTDOWN_GRACE),
+  }).prefault({}),
+  session: z.strictObject({
+    /** Cookie secrets, newest first: the first signs, all verify (rotation). */
+    secrets: z.array(secret('a cookie secret')).min(1, 'give at least one secret'),
+    cookie: z.strictObject({
+      name: z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, 'not a valid cookie name').default(D.DEFAULT_COOKIE_NAME),
+      domain: z.string().min(1).optional(),
+      path: z.string().startsWith('/').default(D.DEFAULT_COOKIE_PATH),
+      /** "auto": Secure when the client connection (or X-Forwarded-Proto from a trusted hop) is https. */
+      secure: z.union([booleanish, z.literal('auto')]).default('auto'),
+      sameSite: z.enum(['lax', 'strict', 'none']).default(D.DEFAULT_SAME_SITE),
+      httpOnly: booleanish.default(true),
+    }).prefault({}),
+    idleTimeout: duration.prefault(D.DEFAULT_IDLE_TIMEOUT),
+    absoluteLifetime: duration.prefault(D.DEFAULT_ABSOLUTE_LIFETIME),
+    refreshInterval: duration.prefault(D.DEFAULT_REFRESH_INTERVAL),
+    maxBytes: z.number().int().min(1024).default(D.DEFAULT_SESSION_MAX_BYTES),
+    userKey: z.string().regex(/^[^.]+(\.[^.]+)*$/, 'a dotted path such as user.id').default(D.DEFAULT_USER_KEY),
+  }),
+  store: z.strictObject({
+    /** Absent, or with an empty url and no sentinels/cluster: the embedded store is used. */
+    redis: z.strictObject({
+      url: z.string().optional(),
+      prefix: z.string().default(D.DEFAULT_REDIS_PREFIX),
+      sentinels: z.array(redisNode).min(1).optional(),
+      /** Sentinel master name. */
+      name: z.string().min(1).optional(),
+      cluster: z.array(redisNode).min(1).optional(),
+      /** ioredis auto-pipelining: more throughput, a few ms more p99 (shared/FINDINGS.md). */
+      autoPipelining: booleanish.default(false),
+    }).optional(),
+    memory: z.strictObject({
+      maxSessions: z.number().int().min(1).default(D.DEFAULT_MEMORY_MAX_SESSIONS),
+    }).prefault({}),
+  }).prefault({}),
+  signing: z.strictObject({
+    algorithm: z.enum(['HS256', 'EdDSA']).default('HS256'),
+    /** Newest first: the first signs, all verify. */
+    keys: z.array(signingKeySchema).min(1, 'give at least one signing key'),
+    maxTokenBytes: z.number().int().min(1024).max(65_536).default(D.DEFAULT_MAX_TOKEN_BYTES),
+  }),
+  mounts: z.array(mountSchema).min(1, 'mount at least one backend'),
+  logging: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(D.DEFAULT_LOG_LEVEL),
+  }).prefault({}),
+  /** Trust X-Forwarded-Proto/-For from the hop in front (a TLS-terminating load balancer). */
+  trustProxy: booleanish.default(false),
+});
+
+export type GatewayConfigInput = z.input<typeof configSchema>;
+export type GatewayConfig = z.output<typeof configSchema>;
+export type MountConfig = GatewayConfig['mounts'][number];

@@ -1,0 +1,46 @@
+/**
+ * The gateway's own endpoints under /_gateway/ (no mount may use that prefix, so they
+ * can never be shadowed or forwarded): liveness, readiness, metrics, JWKS.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+export const GATEWAY_PATH_PREFIX = '/_gateway/';
+
+export interface EndpointDeps {
+  isReady: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
+  metricsText: () => Promise<{ contentType: string; body: string }>;
+  jwks: () => { keys: unknown[] };
+}
+
+function json(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+export function createEndpoints(deps: EndpointDeps) {
+  return async function serveGatewayEndpoint(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' });
+    switch (path) {
+      case '/_gateway/healthz':
+        return json(res, 200, { status: 'ok' });
+      case '/_gateway/readyz': {
+        const { ready, checks } = await deps.isReady();
+        return json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
+      }
+      case '/_gateway/metrics': {
+        const { contentType, body } = await deps.metricsText();
+        res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
+        return void res.end(body);
+      }
+      case '/_gateway/jwks.json': {
+        const jwks = deps.jwks();
+        if (jwks.keys.length === 0) return json(res, 404, { error: 'signing.algorithm is HS256: there are no public keys' });
+        res.setHeader('cache-control', 'public, max-age=300');
+        return json(res, 200, jwks);
+      }
+      default:
+        return json(res, 404, { error: 'unknown gateway endpoint' });
+    }
+  };
+}

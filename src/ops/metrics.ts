@@ -1,0 +1,30 @@
+/**
+ * Prometheus metrics (prom-client), one registry per gateway instance so that tests
+ * and reloads never share counters. Labels are low-cardinality only: mount names,
+ * status classes, fixed reason codes; never paths or session ids.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'sgw_process_' });
+  const registers = [registry];
+  return {
+    registry,
+    requests: new Counter({ name: 'sgw_requests_total', help: 'Requests by mount and status class', labelNames: ['mount', 'status_class'], registers }),
+    upstreamDuration: new Histogram({
+      name: 'sgw_upstream_duration_seconds', help: 'Time from forwarding to upstream response headers, by mount',
+      labelNames: ['mount'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers,
+    }),
+    sessionLoads: new Counter({ name: 'sgw_session_loads_total', help: 'Session loads by result', labelNames: ['result'], registers }),
+    sessionWrites: new Counter({ name: 'sgw_session_writes_total', help: 'Session store writes by kind and result', labelNames: ['kind', 'result'], registers }),
+    writeBacks: new Counter({ name: 'sgw_write_backs_total', help: 'Write-backs by mount, result and reason', labelNames: ['mount', 'result', 'reason'], registers }),
+    dataOmitted: new Counter({ name: 'sgw_session_data_omitted_total', help: 'Tokens sent without data because it exceeded the header budget', labelNames: ['mount'], registers }),
+    strippedHeaders: new Counter({ name: 'sgw_client_owned_headers_stripped_total', help: 'Gateway-owned headers removed from client requests', registers }),
+    redisErrors: new Counter({ name: 'sgw_redis_errors_total', help: 'Redis connection and command errors', registers }),
+    redisReconnects: new Counter({ name: 'sgw_redis_reconnects_total', help: 'Redis reconnect attempts', registers }),
+    openConnections: new Gauge({ name: 'sgw_open_connections', help: 'Client connections currently open', registers }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,66 @@
+/**
+ * The mount table and path normalisation. Built once at start-up (and on reload).
+ */
+import type { MountConfig } from '../config/schema.ts';
+
+export interface Mount {
+  readonly name: string;
+  readonly prefix: string;
+  readonly config: MountConfig;
+}
+
+/**
+ * Longest prefix first, so /shop/admin wins over /shop for /shop/admin/x; prefixes
+ * match on segment boundaries only, so /app never serves /apple.
+ */
+export function createMountTable<M extends Mount>(mounts: readonly M[]): (path: string) => M | undefined {
+  const sorted = [...mounts].sort((a, b) => b.prefix.length - a.prefix.length);
+  return function matchMount(path: string): M | undefined {
+    for (const mount of sorted) {
+      const p = mount.prefix;
+      if (p === '/') return mount;
+      if (path.startsWith(p) && (path.length === p.length || path.charCodeAt(p.length) === 47 /* / */)) return mount;
+    }
+    return undefined;
+  };
+}
+
+export type NormalisedTarget = { path: string; query: string } | { error: string };
+
+const NEEDS_WORK = /%2e|\/\.|\/\/|\\/i;
+
+/**
+ * Resolves `.`/`..` segments (also when percent-encoded), collapses `//`, and refuses
+ * encoded slashes and backslashes, whose meaning differs between the gateway and the
+ * backend stacks behind it. The mount is matched on the result, and the upstream
+ * receives the same result, so what the gateway routed is what the backend sees.
+ */
+export function normaliseTarget(url: string): NormalisedTarget {
+  const q = url.indexOf('?');
+  const rawPath = q === -1 ? url : url.slice(0, q);
+  const query = q === -1 ? '' : url.slice(q);
+  if (!rawPath.startsWith('/')) return { error: 'request target must be an absolute path' };
+  if (/%2f|%5c/i.test(rawPath)) return { error: 'encoded "/" or "\\" in the path' };
+  if (!NEEDS_WORK.test(rawPath)) return { path: rawPath, query };
+  if (rawPath.includes('\\')) return { error: 'backslash in the path' };
+  const out: string[] = [];
+  for (const segment of rawPath.split('/').slice(1)) {
+    const plain = segment.replace(/%2e/gi, '.');
+    if (plain === '.' || segment === '') continue;
+    if (plain === '..') {
+      out.pop();
+      continue;
+    }
+    out.push(segment);
+  }
+  const trailing = rawPath.endsWith('/') || /\/\.{1,2}$/.test(rawPath.replace(/%2e/gi, '.'));
+  const path = `/${out.join('/')}${trailing && out.length > 0 ? '/' : ''}`;
+  return { path, query };
+}
+
+/** The path the upstream receives: the prefix removed when the mount strips it. */
+export function upstreamPath(mount: Mount, path: string): string {
+  if (!mount.config.stripPrefix || mount.prefix === '/') return path;
+  const rest = path.slice(mount.prefix.length);
+  return rest === '' ? '/' : rest;
+}

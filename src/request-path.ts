@@ -1,0 +1,231 @@
+/**
+ * The request path, in order: match mount → load session → sign → forward →
+ * apply write-back → respond. Every step is a named function over a RequestContext;
+ * gateway.ts wires them to the HTTP server and http-proxy.
+ */
+import { randomFillSync } from 'node:crypto';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { sendError } from './errors.ts';
+import type { Metrics } from './ops/metrics.ts';
+import { ProtocolError } from './protocol/errors.ts';
+import { TOKEN_HEADER } from './protocol/headers.ts';
+import { signToken, tokenPayloadJson } from './protocol/token.ts';
+import { verifyWriteBack } from './protocol/write-back.ts';
+import { RESERVED_SESSION_KEYS } from './config/checks.ts';
+import { splitResponseHeaders } from './proxy/headers.ts';
+import type { RuntimeMount } from './runtime.ts';
+import { clearedCookie, readSessionCookie, sessionCookie, type CookieSettings } from './session/cookie.ts';
+import { deadlinesOf, type Deadlines } from './session/record.ts';
+import type { LoadedSession, SessionManager } from './session/sessions.ts';
+import { StoreUnavailableError } from './session/store.ts';
+
+/** Everything a request needs from the (reloadable) configuration. */
+export interface PathState {
+  readonly sessions: SessionManager;
+  readonly cookie: CookieSettings;
+  readonly secrets: readonly string[];
+  readonly secureCookie: boolean | 'auto';
+  readonly trustProxy: boolean;
+  readonly maxTokenBytes: number;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+export interface RequestContext {
+  readonly state: PathState;
+  readonly mount: RuntimeMount;
+  readonly requestId: string;
+  readonly startedAt: number;
+  /** Whether the client connection is https (directly, or per a trusted proxy). */
+  readonly secure: boolean;
+  loaded: LoadedSession | null;
+  /** Per-request nonce in the token; a write-back must repeat it. */
+  rid: string;
+  /** Set-Cookie values to add to the response. */
+  cookies: string[];
+  upstreamStartedAt: number;
+  timedOut: boolean;
+}
+
+// 16 random bytes per request, drawn from a pooled buffer: one getrandom call per 256 requests.
+const RID_BYTES = 16;
+const ridPool = Buffer.alloc(RID_BYTES * 256);
+let ridOffset = ridPool.length;
+export function newRequestNonce(): string {
+  if (ridOffset >= ridPool.length) {
+    randomFillSync(ridPool);
+    ridOffset = 0;
+  }
+  const rid = ridPool.toString('base64url', ridOffset, ridOffset + RID_BYTES);
+  ridOffset += RID_BYTES;
+  return rid;
+}
+
+export function isSecure(req: IncomingMessage, trustProxy: boolean): boolean {
+  if ((req.socket as { encrypted?: boolean }).encrypted) return true;
+  if (!trustProxy) return false;
+  const proto = req.headers['x-forwarded-proto'];
+  return typeof proto === 'string' && proto.split(',')[0]!.trim().toLowerCase() === 'https';
+}
+
+function cookieSecure(state: PathState, ctx: { secure: boolean }): boolean {
+  return state.secureCookie === 'auto' ? ctx.secure : state.secureCookie;
+}
+
+function setSessionCookie(ctx: RequestContext, sid: string, deadlines: Deadlines): void {
+  const { state } = ctx;
+  ctx.cookies = [sessionCookie(state.cookie, state.secrets[0]!, sid, new Date(deadlines.endsAt), cookieSecure(state, ctx))];
+}
+
+function clearSessionCookie(ctx: RequestContext): void {
+  ctx.cookies = [clearedCookie(ctx.state.cookie, cookieSecure(ctx.state, ctx))];
+}
+
+/**
+ * Step 2: read the cookie and load the session (one store round trip). Slides the idle
+ * deadline at most once per refresh interval, without holding the request for it.
+ * Throws StoreUnavailableError when the store is down.
+ */
+export async function loadSession(ctx: RequestContext, cookieHeader: string | undefined): Promise<void> {
+  const { state } = ctx;
+  const reading = readSessionCookie(cookieHeader, state.cookie, state.secrets);
+  if (reading.kind === 'none') return;
+  if (reading.kind === 'invalid') {
+    state.logger.info({ event: 'cookie_refused', reason: reading.reason, requestId: ctx.requestId }, 'session cookie refused; visitor treated as anonymous');
+    return;
+  }
+  const loaded = await state.sessions.load(reading.sid);
+  if (!loaded) {
+    clearSessionCookie(ctx);
+    return;
+  }
+  ctx.loaded = loaded;
+  const now = state.sessions.now();
+  if (state.sessions.refreshDue(loaded, now)) {
+    const deadlines = deadlinesOf({ createdAt: loaded.record._gateway.createdAt, touchedAt: now }, state.sessions.timing);
+    loaded.deadlines = deadlines;
+    setSessionCookie(ctx, loaded.sid, deadlines);
+    state.sessions.refresh(loaded).catch((error: unknown) => {
+      state.logger.warn({ event: 'refresh_failed', err: (error as Error).message, requestId: ctx.requestId }, 'idle refresh not stored');
+    });
+  } else if (reading.stale) {
+    // Signed with an older secret: re-sign with the newest, so the old one can be retired.
+    setSessionCookie(ctx, loaded.sid, loaded.deadlines);
+  }
+}
+
+/** Step 3: the signed token for this mount. Oversized data is omitted, logged and counted, never truncated. */
+export function signRequestToken(ctx: RequestContext): string {
+  const { mount, loaded, state } = ctx;
+  const iat = Math.floor(state.sessions.now() / 1000);
+  const input = {
+    audJson: mount.audJson,
+    iat,
+    rid: ctx.rid,
+    sid: loaded ? loaded.sid : null,
+    idleExp: loaded ? Math.floor(loaded.deadlines.idleExp / 1000) : null,
+    absExp: loaded ? Math.floor(loaded.deadlines.absExp / 1000) : null,
+    dataJson: loaded ? state.sessions.readableJson(loaded, mount) : '{}',
+  };
+  const token = signToken(mount.signingKey, tokenPayloadJson(input));
+  if (token.length <= state.maxTokenBytes) return token;
+  state.metrics.dataOmitted.inc({ mount: mount.name });
+  state.logger.warn({ event: 'session_data_omitted', mount: mount.name, tokenBytes: token.length, limit: state.maxTokenBytes, requestId: ctx.requestId },
+    'readable session data exceeds the token budget; sent without data');
+  return signToken(mount.signingKey, tokenPayloadJson({ ...input, dataJson: null }));
+}
+
+export function tokenHeaders(ctx: RequestContext): Record<string, string> {
+  return { [TOKEN_HEADER]: signRequestToken(ctx), 'x-request-id': ctx.requestId };
+}
+
+function refuseWriteBack(ctx: RequestContext, reason: string, detail: string): void {
+  ctx.state.metrics.writeBacks.inc({ mount: ctx.mount.name, result: 'refused', reason });
+  ctx.state.logger.warn({ event: 'write_back_refused', mount: ctx.mount.name, reason, detail, requestId: ctx.requestId }, 'write-back refused; session left unchanged');
+}
+
+/**
+ * Step 5: verify and apply a write-back. Stored before the response goes out, so a
+ * redirect that follows sees it. Returns false when the response must become an error.
+ */
+export async function applyWriteBack(ctx: RequestContext, header: string, duplicate: boolean, res: ServerResponse): Promise<boolean> {
+  const { state, mount, loaded } = ctx;
+  if (duplicate) {
+    refuseWriteBack(ctx, 'malformed', 'more than one write-back header');
+    return true;
+  }
+  const tokenSid = loaded ? loaded.sid : null;
+  let writeBack;
+  try {
+    writeBack = verifyWriteBack(header, {
+      keys: mount.writeBackKeys,
+      binding: { aud: mount.name, rid: ctx.rid, sid: tokenSid },
+      reserved: RESERVED_SESSION_KEYS,
+      mayWrite: mount.mayWrite,
+    });
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    refuseWriteBack(ctx, error.code, error.message);
+    return true;
+  }
+  let outcome;
+  try {
+    outcome = await state.sessions.apply(loaded, tokenSid, writeBack, cookieSecure(state, ctx));
+  } catch (error) {
+    if (!(error instanceof StoreUnavailableError)) throw error;
+    state.logger.error({ event: 'write_back_failed', mount: mount.name, err: error.message, requestId: ctx.requestId }, 'write-back not stored: store unavailable');
+    sendError(res, 'SGW_ERR_STORE_UNAVAILABLE');
+    return false;
+  }
+  switch (outcome.kind) {
+    case 'stored':
+      setSessionCookie(ctx, outcome.sid, outcome.deadlines);
+      break;
+    case 'destroyed':
+      clearSessionCookie(ctx);
+      break;
+    case 'gone':
+      state.logger.info({ event: 'write_back_session_gone', mount: mount.name, requestId: ctx.requestId }, 'session ended before the write-back; nothing stored');
+      clearSessionCookie(ctx);
+      break;
+    case 'too_large':
+      refuseWriteBack(ctx, 'too_large', `session would be ${outcome.bytes} bytes`);
+      return true;
+    case 'contended':
+      state.logger.error({ event: 'write_back_contended', mount: mount.name, requestId: ctx.requestId }, 'write-back not stored after repeated conflicts');
+      sendError(res, 'SGW_ERR_SESSION_CONTENDED');
+      return false;
+  }
+  state.metrics.writeBacks.inc({ mount: mount.name, result: 'applied', reason: writeBack.destroy ? 'destroy' : writeBack.regenerate ? 'regenerate' : writeBack.revokeUser ? 'revoke_user' : 'set' });
+  return true;
+}
+
+/**
+ * Step 6: respond. Owned headers never reach the client; a backend dying mid-body
+ * closes the client connection instead of leaving it hanging (shared/FINDINGS.md).
+ */
+export async function respond(ctx: RequestContext, upstream: IncomingMessage, res: ServerResponse): Promise<void> {
+  ctx.state.metrics.upstreamDuration.observe({ mount: ctx.mount.name }, (performance.now() - ctx.upstreamStartedAt) / 1000);
+  upstream.on('close', () => {
+    if (!upstream.complete) res.destroy();
+  });
+  const { headers, writeBack, duplicateWriteBack } = splitResponseHeaders(upstream);
+  if (writeBack !== undefined && !(await applyWriteBack(ctx, writeBack, duplicateWriteBack, res))) {
+    upstream.resume();
+    return;
+  }
+  if (res.destroyed) {
+    upstream.destroy();
+    return;
+  }
+  addCookies(headers, ctx.cookies);
+  res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, headers);
+  upstream.pipe(res);
+}
+
+function addCookies(headers: OutgoingHttpHeaders, cookies: string[]): void {
+  if (cookies.length === 0) return;
+  const existing = headers['set-cookie'];
+  headers['set-cookie'] = Array.isArray(existing) ? [...existing, ...cookies] : cookies;
+}

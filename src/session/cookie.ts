@@ -1,0 +1,78 @@
+/**
+ * The session cookie, byte-compatible with express-session: value `s:` + sid + `.` +
+ * HMAC-SHA256(secret, sid) in base64 without padding (cookie-signature), URI-encoded.
+ * Secrets rotate: all listed secrets verify, the first signs.
+ */
+import { parseCookie, stringifySetCookie } from 'cookie';
+import signature from 'cookie-signature';
+
+export interface CookieSettings {
+  name: string;
+  domain?: string | undefined;
+  path: string;
+  httpOnly: boolean;
+  sameSite: 'lax' | 'strict' | 'none';
+}
+
+export type CookieReading =
+  | { kind: 'none' }
+  | { kind: 'valid'; sid: string; /** signed with an older secret: re-sign with the newest */ stale: boolean }
+  | { kind: 'invalid'; reason: 'bad_signature' | 'malformed' | 'ambiguous' };
+
+/** Counts `name=` pairs: a second cookie of the same name may be planted (cookie tossing). */
+function occurrences(header: string, name: string): number {
+  let count = 0;
+  for (const pair of header.split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0 && pair.slice(0, eq).trim() === name) count++;
+  }
+  return count;
+}
+
+export function readSessionCookie(header: string | undefined, settings: CookieSettings, secrets: readonly string[]): CookieReading {
+  if (!header || !header.includes(settings.name)) return { kind: 'none' };
+  const value = parseCookie(header)[settings.name];
+  if (value === undefined) return { kind: 'none' };
+  // Two different cookies of our name: we cannot tell which one the user's browser
+  // meant, and picking one lets a sibling subdomain plant a session. Treat as none.
+  if (occurrences(header, settings.name) > 1) {
+    const values = new Set(header.split(';').map((p) => p.trim()).filter((p) => p.startsWith(`${settings.name}=`)));
+    if (values.size > 1) return { kind: 'invalid', reason: 'ambiguous' };
+  }
+  if (!value.startsWith('s:') || value.length > 512) return { kind: 'invalid', reason: 'malformed' };
+  const signed = value.slice(2);
+  for (let i = 0; i < secrets.length; i++) {
+    const sid = signature.unsign(signed, secrets[i]!);
+    if (sid !== false && sid.length > 0) return { kind: 'valid', sid, stale: i > 0 };
+  }
+  return { kind: 'invalid', reason: 'bad_signature' };
+}
+
+/** express-session URI-encodes the value (`s%3A…`); so do we, for byte-identical cookies. */
+const EXPRESS_SESSION_ENCODING = { encode: encodeURIComponent };
+
+export function sessionCookie(settings: CookieSettings, secret: string, sid: string, expires: Date, secure: boolean): string {
+  return stringifySetCookie({
+    name: settings.name,
+    value: `s:${signature.sign(sid, secret)}`,
+    expires,
+    path: settings.path,
+    domain: settings.domain,
+    httpOnly: settings.httpOnly,
+    sameSite: settings.sameSite,
+    secure,
+  }, EXPRESS_SESSION_ENCODING);
+}
+
+export function clearedCookie(settings: CookieSettings, secure: boolean): string {
+  return stringifySetCookie({
+    name: settings.name,
+    value: '',
+    expires: new Date(0),
+    path: settings.path,
+    domain: settings.domain,
+    httpOnly: settings.httpOnly,
+    sameSite: settings.sameSite,
+    secure,
+  }, EXPRESS_SESSION_ENCODING);
+}

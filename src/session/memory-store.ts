@@ -1,0 +1,104 @@
+/**
+ * The embedded store, for a first run without Redis: bounded (least recently used
+ * sessions go first) and expiring (each entry has the session's TTL). Sessions are
+ * lost on restart and not shared between processes; the gateway warns loudly at start.
+ */
+import { LRUCache } from 'lru-cache';
+import type { CasResult, SessionStore, StoredSession } from './store.ts';
+
+interface Entry {
+  raw: string;
+  version: string;
+}
+
+export class MemorySessionStore implements SessionStore {
+  readonly kind = 'memory';
+  readonly #sessions: LRUCache<string, Entry>;
+  readonly #aux: LRUCache<string, string>;
+  readonly #users: LRUCache<string, Set<string>>;
+  #counter = 0;
+
+  constructor(maxSessions: number) {
+    this.#sessions = new LRUCache<string, Entry>({ max: maxSessions, ttlAutopurge: false });
+    this.#aux = new LRUCache<string, string>({ max: maxSessions });
+    this.#users = new LRUCache<string, Set<string>>({ max: maxSessions });
+  }
+
+  /** How many sessions are held (for tests and the soak benchmark). */
+  get size(): number {
+    this.#sessions.purgeStale();
+    return this.#sessions.size;
+  }
+
+  #entry(raw: string): Entry {
+    return { raw, version: String(++this.#counter) };
+  }
+
+  async get(sid: string): Promise<StoredSession | null> {
+    return this.#sessions.get(sid) ?? null;
+  }
+
+  async create(sid: string, raw: string, ttlMs: number): Promise<boolean> {
+    if (this.#sessions.has(sid)) return false;
+    this.#sessions.set(sid, this.#entry(raw), { ttl: ttlMs });
+    return true;
+  }
+
+  async put(sid: string, raw: string, ttlMs: number): Promise<void> {
+    this.#sessions.set(sid, this.#entry(raw), { ttl: ttlMs });
+  }
+
+  async compareAndSet(sid: string, version: string, raw: string, ttlMs: number): Promise<CasResult> {
+    const current = this.#sessions.get(sid);
+    if (!current) return 'gone';
+    if (current.version !== version) return 'conflict';
+    this.#sessions.set(sid, this.#entry(raw), { ttl: ttlMs });
+    return 'ok';
+  }
+
+  async compareAndDelete(sid: string, version: string): Promise<CasResult> {
+    const current = this.#sessions.get(sid);
+    if (!current) return 'gone';
+    if (current.version !== version) return 'conflict';
+    this.#sessions.delete(sid);
+    return 'ok';
+  }
+
+  async destroy(sid: string): Promise<void> {
+    this.#sessions.delete(sid);
+  }
+
+  async setMoved(oldSid: string, newSid: string, ttlMs: number): Promise<void> {
+    this.#aux.set(oldSid, newSid, { ttl: ttlMs });
+  }
+
+  async movedTo(oldSid: string): Promise<string | null> {
+    return this.#aux.get(oldSid) ?? null;
+  }
+
+  async indexUser(user: string, sid: string, ttlMs: number): Promise<void> {
+    const set = this.#users.get(user) ?? new Set<string>();
+    set.add(sid);
+    const remaining = this.#users.getRemainingTTL(user);
+    this.#users.set(user, set, { ttl: Math.max(ttlMs, Number.isFinite(remaining) ? remaining : 0) });
+  }
+
+  async sessionsOfUser(user: string): Promise<string[]> {
+    return [...(this.#users.get(user) ?? [])];
+  }
+
+  async unindexUser(user: string, sids: string[]): Promise<void> {
+    const set = this.#users.get(user);
+    if (set) for (const sid of sids) set.delete(sid);
+  }
+
+  isReady(): boolean {
+    return true;
+  }
+
+  async ping(): Promise<void> {}
+
+  async close(): Promise<void> {
+    this.#sessions.clear();
+  }
+}

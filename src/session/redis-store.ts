@@ -1,0 +1,178 @@
+/**
+ * Sessions in Redis, in connect-redis's layout (key `prefix + sid`, value the JSON
+ * record, TTL = time to the session's end), through ioredis.
+ *
+ * Writes are compare-and-set Lua scripts keyed on the SHA-1 of the value that was read:
+ * no WATCH (it is per-connection state, and requests share one connection) and no JSON
+ * inside Lua (cjson changes data on a round trip: shared/FINDINGS.md). Each script
+ * touches one key, so it stays atomic on Redis Cluster.
+ */
+import { createHash } from 'node:crypto';
+import { Redis, Cluster, type RedisOptions } from 'ioredis';
+import type { CasResult, SessionStore, StoredSession } from './store.ts';
+import { StoreUnavailableError } from './store.ts';
+
+const CAS_SET = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+if redis.sha1hex(cur) ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1`;
+
+const CAS_DEL = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+if redis.sha1hex(cur) ~= ARGV[1] then return -1 end
+redis.call('DEL', KEYS[1])
+return 1`;
+
+/** Add to the user's set and extend the set's TTL only upwards (it must outlive every member). */
+const INDEX_USER = `
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`;
+
+type ScriptClient = (Redis | Cluster) & {
+  casSet(key: string, version: string, raw: string, ttl: number): Promise<number>;
+  casDel(key: string, version: string): Promise<number>;
+  indexUser(key: string, sid: string, ttl: number): Promise<number>;
+};
+
+export interface RedisStoreOptions {
+  url?: string | undefined;
+  sentinels?: ReadonlyArray<{ host: string; port: number }> | undefined;
+  name?: string | undefined;
+  cluster?: ReadonlyArray<{ host: string; port: number }> | undefined;
+  prefix: string;
+  autoPipelining?: boolean;
+  /** Bound on any one command, so a hung Redis turns into a 503, not a hung request. */
+  commandTimeoutMs?: number;
+  onEvent?: (event: 'ready' | 'error' | 'reconnecting' | 'end', detail?: unknown) => void;
+}
+
+export const AUX_PREFIX = 'sgw:';
+
+export function versionOf(raw: string): string {
+  return createHash('sha1').update(raw, 'utf8').digest('hex');
+}
+
+function castResult(code: number): CasResult {
+  return code === 1 ? 'ok' : code === 0 ? 'gone' : 'conflict';
+}
+
+export class RedisSessionStore implements SessionStore {
+  readonly kind = 'redis';
+  readonly client: ScriptClient;
+  readonly #prefix: string;
+
+  constructor(options: RedisStoreOptions) {
+    this.#prefix = options.prefix;
+    const common: RedisOptions = {
+      // Fail fast while disconnected: requests get a 503 rather than waiting in a queue.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      commandTimeout: options.commandTimeoutMs ?? 2000,
+      connectTimeout: 2000,
+      retryStrategy: (times) => Math.min(100 * times, 2000),
+      enableAutoPipelining: options.autoPipelining ?? false,
+      lazyConnect: false,
+    };
+    if (options.cluster) {
+      this.client = new Cluster(options.cluster.map((n) => ({ host: n.host, port: n.port })), {
+        redisOptions: common,
+        enableOfflineQueue: false,
+        enableAutoPipelining: options.autoPipelining ?? false,
+        clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+      }) as ScriptClient;
+    } else if (options.sentinels) {
+      this.client = new Redis({ ...common, sentinels: options.sentinels.map((n) => ({ host: n.host, port: n.port })), name: options.name! }) as ScriptClient;
+    } else {
+      this.client = new Redis(options.url!, common) as ScriptClient;
+    }
+    this.client.defineCommand('casSet', { numberOfKeys: 1, lua: CAS_SET });
+    this.client.defineCommand('casDel', { numberOfKeys: 1, lua: CAS_DEL });
+    this.client.defineCommand('indexUser', { numberOfKeys: 1, lua: INDEX_USER });
+    const emit = options.onEvent ?? (() => {});
+    this.client.on('ready', () => emit('ready'));
+    this.client.on('error', (error) => emit('error', error));
+    this.client.on('reconnecting', () => emit('reconnecting'));
+    this.client.on('end', () => emit('end'));
+  }
+
+  #key(sid: string): string {
+    return this.#prefix + sid;
+  }
+
+  async #run<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return await command();
+    } catch (error) {
+      throw new StoreUnavailableError(error);
+    }
+  }
+
+  async get(sid: string): Promise<StoredSession | null> {
+    const raw = await this.#run(() => this.client.get(this.#key(sid)));
+    return raw === null ? null : { raw, version: versionOf(raw) };
+  }
+
+  async create(sid: string, raw: string, ttlMs: number): Promise<boolean> {
+    return (await this.#run(() => this.client.set(this.#key(sid), raw, 'PX', ttlMs, 'NX'))) === 'OK';
+  }
+
+  async put(sid: string, raw: string, ttlMs: number): Promise<void> {
+    await this.#run(() => this.client.set(this.#key(sid), raw, 'PX', ttlMs));
+  }
+
+  async compareAndSet(sid: string, version: string, raw: string, ttlMs: number): Promise<CasResult> {
+    return castResult(await this.#run(() => this.client.casSet(this.#key(sid), version, raw, ttlMs)));
+  }
+
+  async compareAndDelete(sid: string, version: string): Promise<CasResult> {
+    return castResult(await this.#run(() => this.client.casDel(this.#key(sid), version)));
+  }
+
+  async destroy(sid: string): Promise<void> {
+    await this.#run(() => this.client.del(this.#key(sid)));
+  }
+
+  async setMoved(oldSid: string, newSid: string, ttlMs: number): Promise<void> {
+    await this.#run(() => this.client.set(`${AUX_PREFIX}moved:${oldSid}`, newSid, 'PX', ttlMs));
+  }
+
+  async movedTo(oldSid: string): Promise<string | null> {
+    return this.#run(() => this.client.get(`${AUX_PREFIX}moved:${oldSid}`));
+  }
+
+  async indexUser(user: string, sid: string, ttlMs: number): Promise<void> {
+    await this.#run(() => this.client.indexUser(`${AUX_PREFIX}user:{${user}}`, sid, ttlMs));
+  }
+
+  async sessionsOfUser(user: string): Promise<string[]> {
+    return this.#run(() => this.client.smembers(`${AUX_PREFIX}user:{${user}}`));
+  }
+
+  async unindexUser(user: string, sids: string[]): Promise<void> {
+    if (sids.length > 0) await this.#run(() => this.client.srem(`${AUX_PREFIX}user:{${user}}`, ...sids));
+  }
+
+  isReady(): boolean {
+    return this.client.status === 'ready';
+  }
+
+  async ping(): Promise<void> {
+    await this.#run(async () => {
+      if (this.client instanceof Cluster) await Promise.all(this.client.nodes('master').map((n) => n.ping()));
+      else await this.client.ping();
+    });
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.client.quit();
+    } catch {
+      this.client.disconnect();
+    }
+  }
+}
