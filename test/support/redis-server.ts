@@ -38,6 +38,7 @@ async function waitForPing(url: string, deadlineMs: number): Promise<void> {
   const end = Date.now() + deadlineMs;
   for (;;) {
     const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    client.on('error', () => {}); // connection refused is expected until it is up
     try {
       await client.connect();
       if ((await client.ping()) === 'PONG') return;
