@@ -30,7 +30,7 @@ const duration = z.unknown().transform((value, ctx): number => {
 });
 
 /** Ports may come from the environment as text ("${PORT:-8080}"). */
-const port = z.union([z.number(), z.string().regex(/^\d+$/, 'expected a port number').transform(Number)])
+const port = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)], { error: 'expected a port number' })
   .pipe(z.number().int().min(0).max(65535)); // 0: any free port (tests)
 
 const booleanish = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
