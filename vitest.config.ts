@@ -6,6 +6,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     setupFiles: ['test/support/node-version-guard.ts'],
     globalSetup: ['test/support/redis-global-setup.ts'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
     // Integration tests bind ports and spawn processes; two workers suit a 2-core machine.
