@@ -48,6 +48,8 @@ export interface RedisStoreOptions {
   autoPipelining?: boolean;
   /** Bound on any one command, so a hung Redis turns into a 503, not a hung request. */
   commandTimeoutMs?: number;
+  /** How long commands wait for the very first connection. */
+  firstConnectWaitMs?: number;
   onEvent?: (event: 'ready' | 'error' | 'reconnecting' | 'end', detail?: unknown) => void;
 }
 
@@ -65,9 +67,12 @@ export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis';
   readonly client: ScriptClient;
   readonly #prefix: string;
+  readonly #firstConnectWaitMs: number;
+  #everReady = false;
 
   constructor(options: RedisStoreOptions) {
     this.#prefix = options.prefix;
+    this.#firstConnectWaitMs = options.firstConnectWaitMs ?? 2000;
     const common: RedisOptions = {
       // Fail fast while disconnected: requests get a 503 rather than waiting in a queue.
       enableOfflineQueue: false,
@@ -94,7 +99,10 @@ export class RedisSessionStore implements SessionStore {
     this.client.defineCommand('casDel', { numberOfKeys: 1, lua: CAS_DEL });
     this.client.defineCommand('indexUser', { numberOfKeys: 1, lua: INDEX_USER });
     const emit = options.onEvent ?? (() => {});
-    this.client.on('ready', () => emit('ready'));
+    this.client.on('ready', () => {
+      this.#everReady = true;
+      emit('ready');
+    });
     this.client.on('error', (error) => emit('error', error));
     this.client.on('reconnecting', () => emit('reconnecting'));
     this.client.on('end', () => emit('end'));
@@ -104,8 +112,22 @@ export class RedisSessionStore implements SessionStore {
     return this.#prefix + sid;
   }
 
+  /**
+   * Until the first connection is made, commands wait for it (bounded), so requests
+   * arriving right after start-up are not refused. After that, a lost connection fails
+   * fast: requests get a 503 at once instead of piling up behind a dead Redis.
+   */
+  async #firstConnection(): Promise<void> {
+    if (this.#everReady || this.client.status === 'ready') return;
+    await Promise.race([
+      new Promise((resolve) => this.client.once('ready', resolve)),
+      new Promise((resolve) => setTimeout(resolve, this.#firstConnectWaitMs).unref()),
+    ]);
+  }
+
   async #run<T>(command: () => Promise<T>): Promise<T> {
     try {
+      await this.#firstConnection();
       return await command();
     } catch (error) {
       throw new StoreUnavailableError(error);

@@ -5,6 +5,7 @@
  * resurrection. docs/SESSION-LIFECYCLE.md tells the story; this file is the code.
  */
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
 import { applyMergePatch, type JsonObject } from '../protocol/merge-patch.ts';
@@ -16,8 +17,13 @@ import {
 } from './record.ts';
 import type { SessionStore, StoredSession } from './store.ts';
 
-/** Compare-and-set attempts before a write-back is reported as failed. */
-export const MAX_CAS_ATTEMPTS = 16;
+/**
+ * Compare-and-set attempts before a write-back is reported as failed. Within one process
+ * writes to a session are queued (see #serially), so conflicts come only from other
+ * replicas or from idle refreshes; retries back off with jitter.
+ */
+export const MAX_CAS_ATTEMPTS = 32;
+const RETRY_BACKOFF_MS = 2;
 /** How long writes to a regenerated session's old id are redirected to the new one. */
 export const MOVED_POINTER_TTL_MS = 120_000;
 
@@ -174,8 +180,29 @@ export class SessionManager {
     return result === 'ok' ? deadlines : null;
   }
 
+  /**
+   * Runs write-backs to one session one after another in this process: 200 parallel
+   * writers would otherwise retry each other's compare-and-set into the ground.
+   */
+  readonly #queues = new Map<string, Promise<unknown>>();
+  #serially<T>(sid: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#queues.get(sid) ?? Promise.resolve();
+    const run = previous.then(task, task);
+    const tail = run.catch(() => {});
+    this.#queues.set(sid, tail);
+    void tail.then(() => {
+      if (this.#queues.get(sid) === tail) this.#queues.delete(sid);
+    });
+    return run;
+  }
+
   /** Applies a verified write-back. `loaded` is what this request read (null: no session). */
-  async apply(loaded: LoadedSession | null, tokenSid: string | null, writeBack: WriteBack, secure: boolean): Promise<WriteBackOutcome> {
+  apply(loaded: LoadedSession | null, tokenSid: string | null, writeBack: WriteBack, secure: boolean): Promise<WriteBackOutcome> {
+    if (!tokenSid) return this.#applyNow(loaded, tokenSid, writeBack, secure);
+    return this.#serially(tokenSid, () => this.#applyNow(loaded, tokenSid, writeBack, secure));
+  }
+
+  async #applyNow(loaded: LoadedSession | null, tokenSid: string | null, writeBack: WriteBack, secure: boolean): Promise<WriteBackOutcome> {
     if (writeBack.revokeUser) {
       // Revoking ends this session too, so anything else asked alongside is moot.
       if (loaded) await this.#revokeUser(loaded);
@@ -228,6 +255,7 @@ export class SessionManager {
         if (lookup(before, this.#userPath) !== lookup(dataOf(record), this.#userPath)) await this.#index(dataOf(record), sid, deadlines, now);
         return { kind: 'stored', sid, deadlines, newSid: false };
       }
+      await sleep(Math.random() * RETRY_BACKOFF_MS * (attempt + 1));
       current = result === 'gone' ? null : await this.load(sid);
     }
     return { kind: 'contended' };
@@ -261,6 +289,7 @@ export class SessionManager {
         await this.#index(dataOf(record), newSid, deadlines, now);
         return { kind: 'stored', sid: newSid, deadlines, newSid: true };
       }
+      await sleep(Math.random() * RETRY_BACKOFF_MS * (attempt + 1));
       current = result === 'gone' ? null : await this.load(oldSid);
     }
     await this.store.destroy(newSid);
