@@ -29,7 +29,7 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
-export async function startBackend(mount: string, signingSecret: string, options: { kid?: string; port?: number } = {}): Promise<TestBackend> {
+export async function startBackend(mount: string, signingSecret: string, options: { kid?: string; port?: number; /** clock in epoch ms, to share a test's fake time */ now?: () => number } = {}): Promise<TestBackend> {
   const kid = options.kid ?? 'k1';
   const key = hs256Key(kid, deriveMountKey(signingSecret, mount));
   const keys = new Map([[kid, key]]);
@@ -39,7 +39,7 @@ export async function startBackend(mount: string, signingSecret: string, options
     let claims: SessionClaims | null = null;
     let error: string | null = null;
     try {
-      claims = verifyToken(typeof token === 'string' ? token : undefined, { keys, mount });
+      claims = verifyToken(typeof token === 'string' ? token : undefined, { keys, mount, now: options.now ? Math.floor(options.now() / 1000) : undefined });
     } catch (e) {
       error = e instanceof ProtocolError ? e.code : String(e);
     }
