@@ -2,7 +2,7 @@
  * A real backend for tests: a node:http server that verifies the gateway's token with the
  * reference protocol code and does what the test asks through the request itself:
  *   GET  /anything           → 200 JSON { path, url, session claims, selected headers }
- *   POST /write  {writeBack} → 200 JSON, with a write-back built from the verified token
+ *   POST /write  {writeBack} → 200 JSON, with a write-back built from the verified token (?delay=ms first)
  *   GET  /slow?ms=N          → answers after N ms
  *   GET  /die                → sends headers and half a body, then destroys the socket
  *   GET  /raw-write?header=V → answers with the given write-back header value verbatim
@@ -54,6 +54,8 @@ export async function startBackend(mount: string, signingSecret: string, options
     const described = { mount, path: url.pathname, url: req.url, claims, error, body, headers: req.headers };
     if (url.pathname.endsWith('/write') && req.method === 'POST') {
       if (!claims) return reply(401, described);
+      const delay = Number(url.searchParams.get('delay') ?? 0);
+      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
       const { writeBack, extraHeaders, status } = JSON.parse(body) as { writeBack: object; extraHeaders?: Record<string, string>; status?: number };
       const header = buildWriteBack(key, { aud: claims.aud, rid: claims.rid, sid: claims.sid }, writeBack);
       return reply(status ?? 200, described, { [WRITE_HEADER]: header, ...(extraHeaders ?? {}) });
