@@ -1,0 +1,188 @@
+package Plack::Middleware::SessionGateway;
+# The shared session from session-gateway as psgix.session, the way
+# Plack::Middleware::Session offers its own: apps (and Catalyst::Plugin::Session::PSGI)
+# read and change a plain hashref; the changes go back to the gateway as one signed
+# X-Session-Gateway-Write header on the response.
+use strict;
+use warnings;
+use parent 'Plack::Middleware';
+use Plack::Util;
+# No accessor for the "keys" option: a sub named keys would replace the keys builtin
+# in this package. It is read as $self->{keys}.
+use Plack::Util::Accessor qw(mount alg skew write_keys write_key_id clock);
+use Scalar::Util qw(blessed);
+use SessionGateway::Protocol qw(
+  verify_token build_write_back keys_from_env normalise_keys merge_diff clone_json
+  DEFAULT_SKEW WRITE_HEADER
+);
+
+our $VERSION = '1.000';
+
+sub prepare_app {
+  my ($self) = @_;
+  unless (defined $self->mount && $self->{keys}) {
+    my $cfg = keys_from_env();
+    $self->mount($cfg->{mount}) unless defined $self->mount;
+    $self->{keys} ||= $cfg->{keys};
+    $self->{key_ids} = $cfg->{key_ids};
+  }
+  $self->alg('HS256')        unless $self->alg;
+  $self->skew(DEFAULT_SKEW)  unless defined $self->skew;
+  $self->clock(sub { time }) unless $self->clock;
+  $self->{keys} = normalise_keys($self->{keys});
+  # EdDSA: keys are the public keys; write-backs stay HS256 under the mount keys.
+  die "session-gateway: with alg EdDSA pass write_keys (the derived mount keys)\n"
+    if $self->alg eq 'EdDSA' && !$self->write_keys;
+  $self->write_keys(normalise_keys($self->write_keys || $self->{keys}));
+}
+
+sub call {
+  my ($self, $env) = @_;
+  my $request = $self->_open($env);
+  my $res = $self->app->($env);
+  # response_cb also covers delayed and streaming responses: the callback runs when
+  # the app hands over status and headers, before any of them is sent.
+  return $self->response_cb($res, sub { $self->_close($env, $request, $_[0]); return });
+}
+
+# Verifies the token and fills psgix.session / psgix.session.options.
+# A missing or bad token is logged with its code and the app gets an empty session
+# without id, as an anonymous visitor would: a PSGI app behind Plack::Middleware::Session
+# expects a session hash on every request, and refusing here would break pages that
+# work without one. Changes to that session cannot be written back (no rid to bind to).
+sub _open {
+  my ($self, $env) = @_;
+  my ($claims, $kid) = eval {
+    verify_token($env, mount => $self->mount, keys => $self->{keys}, alg => $self->alg,
+      now => $self->clock->(), skew => $self->skew);
+  };
+  if (!$claims) {
+    my $error = $@;
+    die $error unless blessed $error && $error->isa('SessionGateway::Error');    # a config bug
+    $self->_log($env, 'token refused (' . $error->code . '): ' . $error->message);
+    $env->{'session_gateway.error'} = $error;
+    $env->{'psgix.session'}         = {};
+    $env->{'psgix.session.options'} = {};
+    return { error => $error };
+  }
+  my $data = $claims->{data} || {};    # null only with dataOmitted: nothing readable
+  $env->{'session_gateway.claims'} = $claims;
+  $env->{'psgix.session'}          = clone_json($data);
+  $env->{'psgix.session.options'}  = defined $claims->{sid} ? { id => $claims->{sid} } : {};
+  return { claims => $claims, kid => $kid, before => clone_json($data) };
+}
+
+sub _close {
+  my ($self, $env, $request, $res) = @_;
+  if (Plack::Util::header_exists($res->[1], WRITE_HEADER)) {
+    # The middleware owns the header: one write-back per response, built from psgix.session.
+    Plack::Util::header_remove($res->[1], WRITE_HEADER);
+    $self->_log($env, 'removed an X-Session-Gateway-Write header set by the app');
+  }
+  my %ask = $self->_asked($env, $request->{before} || {});
+  return unless %ask;
+  if ($request->{error}) {
+    $self->_log($env, 'session changes dropped: the request had no valid token (' . $request->{error}->code . ')');
+    return;
+  }
+  my $value = eval { $self->_build($request, %ask) };
+  if (!defined $value) {
+    # The response is ready; like the gateway when it refuses a write-back, deliver it anyway.
+    $self->_log($env, "session changes dropped: $@");
+    return;
+  }
+  Plack::Util::header_push($res->[1], WRITE_HEADER, $value);
+}
+
+# What the app asked for, with Plack::Middleware::Session's meaning of the options:
+# expire ends the session, change_id gives it a new id, no_store skips saving data.
+sub _asked {
+  my ($self, $env, $before) = @_;
+  my $options = $env->{'psgix.session.options'} || {};
+  return (destroy => 1) if $options->{expire};
+  my %ask;
+  $ask{regenerate} = 1 if $options->{change_id};
+  # Catalyst::Plugin::Session::Store::PSGI replaces the hashref: read it afresh.
+  my $after = $env->{'psgix.session'};
+  if ($options->{no_store}) {
+    # nothing to store, as with Plack::Middleware::Session
+  } elsif (ref $after ne 'HASH') {
+    # Diffing against {} would delete every key; refuse to guess instead.
+    $self->_log($env, 'psgix.session is not a hashref after the app: session data not written back');
+  } else {
+    my $patch = merge_diff($before, $after);
+    $ask{set} = $patch if %$patch;
+  }
+  return %ask;
+}
+
+sub _build {
+  my ($self, $request, %ask) = @_;
+  my $keys = $self->write_keys;
+  my $kid = $self->write_key_id;
+  # Sign with the key that signed the token (it is the newest) when this backend holds it.
+  $kid = $request->{kid} if !defined $kid && exists $keys->{ $request->{kid} };
+  $kid //= ($self->{key_ids} || [])->[0];
+  ($kid) = keys %$keys if !defined $kid && keys %$keys == 1;
+  die "no write key for this request: set write_key_id\n" unless defined $kid && exists $keys->{$kid};
+  return build_write_back($request->{claims}, $kid, $keys->{$kid}, %ask);
+}
+
+sub _log {
+  my ($self, $env, $line) = @_;
+  chomp $line;
+  my $errors = $env->{'psgi.errors'} or return;
+  $errors->print("session-gateway: $line\n");
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+Plack::Middleware::SessionGateway - the session-gateway session as psgix.session
+
+=head1 SYNOPSIS
+
+  use Plack::Builder;
+  builder {
+    enable 'SessionGateway';    # SESSION_GATEWAY_MOUNT, SESSION_GATEWAY_KEYS
+    # or: enable 'SessionGateway', mount => 'shop', keys => { '2026-11' => 'AQD7...' };
+    $app;
+  };
+
+  # in the app
+  my $session = $env->{'psgix.session'};           # readable keys of the shared session
+  my $sid     = $env->{'psgix.session.options'}{id};
+  $session->{cart} = [1, 2, 3];                     # set
+  delete $session->{note};                          # delete
+  $env->{'psgix.session.options'}{change_id} = 1;   # new id (login)
+  $env->{'psgix.session.options'}{expire}    = 1;   # end the session (logout)
+
+=head1 DESCRIPTION
+
+Verifies C<X-Session-Gateway-Token>, puts a copy of the readable session data in
+C<psgix.session> and C<< { id => $sid } >> in C<psgix.session.options> (no C<id>
+for a visitor without a session), runs the app, and turns what changed into the
+C<X-Session-Gateway-Write> header: changed or added top-level keys are set (objects
+diffed so the stored value ends up equal to the app's), removed keys deleted;
+C<change_id> asks for a new id, C<expire> for the end of the session, C<no_store>
+skips the data, as with L<Plack::Middleware::Session>.
+
+The verified claims are in C<< $env->{'session_gateway.claims'} >> (C<dataOmitted>
+tells that the data did not fit in the token).
+
+B<A missing or bad token> is logged to C<psgi.errors> with its protocol code; the app
+gets an empty C<psgix.session> without id, like an anonymous visitor, and the error
+in C<< $env->{'session_gateway.error'} >>. Changes made to that session are dropped
+(and logged): there is no verified request to bind a write-back to.
+
+Options: C<mount>, C<keys> (kid => derived mount key, raw or base64url; both default
+to the environment), C<alg> (HS256 or EdDSA), C<write_keys> and C<write_key_id> (EdDSA
+mode), C<skew> (10 s), C<clock> (a coderef returning epoch seconds).
+
+Changes must be made before the app returns its status and headers (for a streaming
+response: before it calls the responder); later ones cannot be sent.
+
+=cut

@@ -1,0 +1,357 @@
+package SessionGateway::Error;
+# A protocol error: ->code is exactly one of docs/PROTOCOL.md §7's codes.
+use strict;
+use warnings;
+use overload '""' => sub { $_[0]->{code} . ': ' . $_[0]->{message} }, fallback => 1;
+
+sub new { my ($class, $code, $message) = @_; bless { code => $code, message => $message }, $class }
+sub code    { $_[0]->{code} }
+sub message { $_[0]->{message} }
+sub throw   { my $class = shift; die $class->new(@_) }
+
+package SessionGateway::Protocol;
+# session-gateway wire protocol v1 (docs/PROTOCOL.md) for Perl backends, on core
+# modules only: verify the X-Session-Gateway-Token a request carries, build the
+# X-Session-Gateway-Write header a response answers with.
+#
+# EdDSA tokens (the gateway's asymmetric mode) need Ed25519, which core Perl lacks:
+# they are verified only when Crypt::PK::Ed25519 (Debian: libcryptx-perl) loads;
+# otherwise verifying one fails with unsupported_algorithm saying so.
+use strict;
+use warnings;
+use B ();
+use Digest::SHA qw(hmac_sha256);
+use JSON::PP ();
+use MIME::Base64 qw(encode_base64url decode_base64url);
+use Scalar::Util qw(blessed);
+use Exporter 'import';
+
+our $VERSION = '1.000';
+our @EXPORT_OK = qw(
+  PROTOCOL_VERSION TOKEN_HEADER WRITE_HEADER DEFAULT_SKEW MAX_WRITE_BACK_BYTES
+  verify_token build_write_back derive_mount_key keys_from_env normalise_keys
+  public_keys_from_jwks merge_diff same_json clone_json eddsa_available
+  b64url_encode b64url_decode
+);
+our %EXPORT_TAGS = (all => \@EXPORT_OK);
+
+use constant {
+  PROTOCOL_VERSION     => 1,
+  TOKEN_HEADER         => 'X-Session-Gateway-Token',
+  WRITE_HEADER         => 'X-Session-Gateway-Write',
+  DEFAULT_SKEW         => 10,
+  MAX_WRITE_BACK_BYTES => 8192,
+  DERIVATION_LABEL     => 'session-gateway/v1 mount ',
+  MAX_SAFE_INT         => 9007199254740991,    # the reference checks Number.isSafeInteger
+};
+
+my %RESERVED = map { $_ => 1 } qw(cookie _gateway);
+# Header names compare case-insensitively with "_" as "-" (PROTOCOL.md §2); the second
+# is the PSGI/CGI env spelling HTTP_X_SESSION_GATEWAY_TOKEN.
+my %TOKEN_NAMES = map { $_ => 1 } qw(x-session-gateway-token http-x-session-gateway-token);
+
+my $JSON_IN  = JSON::PP->new->utf8->allow_nonref;
+my $JSON_OUT = JSON::PP->new->utf8->canonical;
+
+sub _fail { SessionGateway::Error->throw(@_) }
+
+# --- encodings (PROTOCOL.md §3) ---------------------------------------------------
+
+sub b64url_encode { encode_base64url($_[0]) }
+
+# Strict: decode_base64url alone skips characters outside the alphabet.
+sub b64url_decode {
+  my ($text, $what) = @_;
+  _fail('malformed', ($what // 'value') . ' is not base64url')
+    unless defined $text && $text =~ /\A[A-Za-z0-9_-]*\z/ && length($text) % 4 != 1;
+  return decode_base64url($text);
+}
+
+sub _json_object {
+  my ($bytes, $what) = @_;
+  my $value = eval { $JSON_IN->decode($bytes) };
+  _fail('malformed', "$what is not JSON") if $@;
+  _fail('malformed', "$what is not a JSON object") unless ref $value eq 'HASH';
+  return $value;
+}
+
+# JSON types survive in Perl only as flags on fresh scalars: JSON::PP gives numbers
+# IOK/NOK and strings POK. Checked before anything stringifies the value.
+sub _flags { B::svref_2object(\$_[0])->FLAGS }
+
+sub _is_string {
+  my $v = $_[0];
+  return defined $v && !ref $v && (_flags($v) & B::SVf_POK) ? 1 : 0;
+}
+
+sub _is_int {
+  my $v = $_[0];
+  return 0 if !defined $v || ref $v;
+  my $f = _flags($v);
+  return 0 if $f & B::SVf_POK || !($f & (B::SVf_IOK | B::SVf_NOK));
+  return $v == int($v) && abs($v) <= MAX_SAFE_INT ? 1 : 0;
+}
+
+sub _is_int_or_null { !defined $_[0] || _is_int($_[0]) }
+
+# --- keys (PROTOCOL.md §5) --------------------------------------------------------
+
+# HMAC-SHA256(secret, "session-gateway/v1 mount " + mount): the 32-byte mount key.
+sub derive_mount_key {
+  my ($secret, $mount) = @_;
+  utf8::encode($secret) if utf8::is_utf8($secret);
+  my $message = DERIVATION_LABEL . $mount;
+  utf8::encode($message);
+  return hmac_sha256($message, $secret);
+}
+
+# A key as 32 raw bytes or as base64url text (43 characters); anything else is a
+# configuration mistake, most often the gateway secret instead of the mount key.
+sub _key_bytes {
+  my ($kid, $key) = @_;
+  die "session-gateway: key '$kid' is undefined\n" unless defined $key;
+  (my $text = $key) =~ s/\A\s+|\s+\z//g;
+  if (length($text) == 43 && $text =~ /\A[A-Za-z0-9_-]+\z/) {
+    return decode_base64url($text);
+  }
+  return $key if length($key) == 32 && !utf8::is_utf8($key);
+  die "session-gateway: key '$kid' must be the 32-byte derived mount key "
+    . "(`session-gateway keys --mount NAME` prints it), not the gateway secret\n";
+}
+
+sub normalise_keys {
+  my ($keys) = @_;
+  die "session-gateway: no keys configured\n" unless ref $keys eq 'HASH' && %$keys;
+  return { map { $_ => _key_bytes($_, $keys->{$_}) } keys %$keys };
+}
+
+# SESSION_GATEWAY_MOUNT and SESSION_GATEWAY_KEYS ("kid:base64urlkey,kid2:key2", newest
+# first). Returns { mount => ..., keys => {kid => bytes}, key_ids => [in order] }.
+sub keys_from_env {
+  my ($env) = @_;
+  $env ||= \%ENV;
+  my $mount = $env->{SESSION_GATEWAY_MOUNT} // '';
+  my $list  = $env->{SESSION_GATEWAY_KEYS}  // '';
+  s/\A\s+|\s+\z//g for $mount, $list;
+  die "session-gateway: set SESSION_GATEWAY_MOUNT and SESSION_GATEWAY_KEYS (kid:key,kid2:key2)\n"
+    unless length $mount && length $list;
+  my (%keys, @ids);
+  for my $entry (split /,/, $list) {
+    my ($kid, $key) = $entry =~ /\A\s*([^:\s]+)\s*:\s*(\S+)\s*\z/
+      or die "session-gateway: SESSION_GATEWAY_KEYS entry '$entry' is not kid:key\n";
+    $keys{$kid} = _key_bytes($kid, $key);
+    push @ids, $kid;
+  }
+  return { mount => $mount, keys => \%keys, key_ids => \@ids };
+}
+
+# kid => Ed25519 public key bytes, from the gateway's /_gateway/jwks.json document.
+sub public_keys_from_jwks {
+  my ($jwks) = @_;
+  return {
+    map { $_->{kid} => b64url_decode($_->{x}, 'JWKS x') }
+    grep { ($_->{kty} // '') eq 'OKP' && ($_->{crv} // '') eq 'Ed25519' && defined $_->{kid} && defined $_->{x} }
+    @{ $jwks->{keys} || [] }
+  };
+}
+
+sub eddsa_available { eval { require Crypt::PK::Ed25519; 1 } ? 1 : 0 }
+
+# --- verifying the request token (PROTOCOL.md §4.3) -------------------------------
+
+sub _equal_constant_time {
+  my ($x, $y) = @_;
+  return 0 unless length $x == length $y;
+  my $diff = 0;
+  $diff |= ord(substr $x, $_, 1) ^ ord(substr $y, $_, 1) for 0 .. length($x) - 1;
+  return $diff == 0;
+}
+
+sub _signature_ok {
+  my ($alg, $key, $input, $signature) = @_;
+  return _equal_constant_time(hmac_sha256($input, $key), $signature) if $alg eq 'HS256';
+  _fail('unsupported_algorithm',
+    'EdDSA tokens need Crypt::PK::Ed25519 (Debian package libcryptx-perl); core Perl has no Ed25519')
+    unless eddsa_available();
+  return eval {
+    my $pk = Crypt::PK::Ed25519->new;
+    $pk->import_key_raw($key, 'public');
+    $pk->verify_message($signature, $input);
+  } ? 1 : 0;
+}
+
+# Steps 2-5: structure, alg, kid, signature, and only then the payload JSON.
+sub _verify_compact {
+  my ($token, $keys, $alg) = @_;
+  my @parts = split /\./, $token, -1;
+  _fail('malformed', 'a JWS has three dot-separated parts') unless @parts == 3;
+  my @raw = map { b64url_decode($parts[$_], ('the JWS header', 'the JWS payload', 'the JWS signature')[$_]) } 0 .. 2;
+  my $header = _json_object($raw[0], 'the JWS header');
+  my $got = $header->{alg};
+  _fail('unsupported_algorithm', "expected alg $alg") unless _is_string($got) && $got eq $alg;
+  my $kid = $header->{kid};
+  _fail('malformed', 'the JWS header has no kid') unless _is_string($kid);
+  _fail('unknown_key', "no key with kid '$kid'") unless exists $keys->{$kid};
+  _fail('bad_signature', 'the signature does not match')
+    unless _signature_ok($alg, $keys->{$kid}, "$parts[0].$parts[1]", $raw[2]);
+  return ($kid, _json_object($raw[1], 'the JWS payload'));
+}
+
+# Steps 6-7: version and field types, as the reference verifier checks them.
+sub _check_payload {
+  my ($p) = @_;
+  _fail('unsupported_version', 'payload.v is not 1') unless _is_int($p->{v}) && $p->{v} == PROTOCOL_VERSION;
+  my $omitted = ref $p->{dataOmitted} && $p->{dataOmitted} ? 1 : 0;    # only JSON true counts
+  my $data    = $p->{data};
+  _fail('malformed', 'the token payload lacks a field or has one of the wrong type')
+    unless _is_string($p->{aud}) && _is_int($p->{iat}) && _is_int($p->{exp}) && _is_string($p->{rid})
+    && (!defined $p->{sid} || _is_string($p->{sid}))
+    && _is_int_or_null($p->{idleExp}) && _is_int_or_null($p->{absExp})
+    && (ref $data eq 'HASH' || (!defined $data && $omitted));
+  return $omitted;
+}
+
+# The token from a header value, a hashref of headers or a PSGI env, or an object
+# with a ->header method (HTTP::Headers).
+sub _token_from {
+  my ($from) = @_;
+  return $from if !ref $from;
+  return scalar $from->header(TOKEN_HEADER) if blessed $from && $from->can('header');
+  my %found;
+  for my $name (keys %$from) {
+    (my $norm = lc $name) =~ tr/_/-/;
+    $found{ $from->{$name} } = 1 if $TOKEN_NAMES{$norm} && defined $from->{$name};
+  }
+  # Two different tokens: refuse rather than guess which one the gateway sent.
+  _fail('malformed', 'more than one X-Session-Gateway-Token header') if keys %found > 1;
+  return (keys %found)[0];
+}
+
+# verify_token($value_or_headers, mount => 'shop', keys => {kid => key}, alg => 'HS256',
+#              now => time, skew => 10)
+# Returns the claims hashref (aud iat exp rid sid data idleExp absExp dataOmitted),
+# in list context also the kid that signed it; dies with a SessionGateway::Error.
+sub verify_token {
+  my ($from, %opt) = @_;
+  my $token = _token_from($from);
+  _fail('missing', 'no session token header') unless defined $token && length $token;
+  my $alg = $opt{alg} // 'HS256';
+  die "session-gateway: alg must be HS256 or EdDSA\n" unless $alg eq 'HS256' || $alg eq 'EdDSA';
+  die "session-gateway: mount is required\n" unless defined $opt{mount};
+  my ($kid, $p) = _verify_compact($token, normalise_keys($opt{keys}), $alg);
+  my $omitted = _check_payload($p);
+  _fail('wrong_audience', "token is for '$p->{aud}', not '$opt{mount}'") unless $p->{aud} eq $opt{mount};
+  my $now  = $opt{now}  // time;
+  my $skew = $opt{skew} // DEFAULT_SKEW;
+  _fail('future', "issued at $p->{iat}, now is $now") if $p->{iat} - $skew > $now;
+  _fail('stale', "expired at $p->{exp}, now is $now") if $p->{exp} + $skew < $now;
+  my %claims = map { $_ => $p->{$_} } qw(aud iat exp rid sid data idleExp absExp);
+  $claims{dataOmitted} = $omitted ? JSON::PP::true : JSON::PP::false;
+  return wantarray ? (\%claims, $kid) : \%claims;
+}
+
+# --- comparing and diffing session data -------------------------------------------
+
+sub _is_plain_hash  { ref $_[0] eq 'HASH' }
+sub _is_plain_array { ref $_[0] eq 'ARRAY' }
+
+# Equality of JSON-like data. Scalars compare as strings: a Perl app that reads 42
+# and prints it, or gets "42" from a form, has not changed the value.
+sub same_json {
+  my ($x, $y) = @_;
+  return !defined $y if !defined $x;
+  return 0 if !defined $y;
+  if (_is_plain_hash($x) || _is_plain_hash($y)) {
+    return 0 unless _is_plain_hash($x) && _is_plain_hash($y) && keys %$x == keys %$y;
+    for my $k (keys %$x) { return 0 unless exists $y->{$k} && same_json($x->{$k}, $y->{$k}) }
+    return 1;
+  }
+  if (_is_plain_array($x) || _is_plain_array($y)) {
+    return 0 unless _is_plain_array($x) && _is_plain_array($y) && @$x == @$y;
+    for my $i (0 .. $#$x) { return 0 unless same_json($x->[$i], $y->[$i]) }
+    return 1;
+  }
+  return "$x" eq "$y";
+}
+
+# A JSON Merge Patch (RFC 7396) that turns $old into $new. Needed because a patch
+# merges objects: {"user":{"id":7}} over a stored {"user":{"id":42,"name":"Ada"}}
+# would keep "name"; the diff sends "name":null.
+sub merge_diff {
+  my ($old, $new) = @_;
+  return $new unless _is_plain_hash($old) && _is_plain_hash($new);
+  my %patch = map { $_ => undef } grep { !exists $new->{$_} } keys %$old;
+  for my $k (keys %$new) {
+    if (!exists $old->{$k})                     { $patch{$k} = $new->{$k} }
+    elsif (!same_json($old->{$k}, $new->{$k})) { $patch{$k} = merge_diff($old->{$k}, $new->{$k}) }
+  }
+  return \%patch;
+}
+
+# A deep copy of JSON-like data; JSON::PP booleans are shared, they are constants.
+sub clone_json {
+  my ($v) = @_;
+  return { map { $_ => clone_json($v->{$_}) } keys %$v } if _is_plain_hash($v);
+  return [ map { clone_json($_) } @$v ] if _is_plain_array($v);
+  return $v;
+}
+
+# --- building the write-back (PROTOCOL.md §6) -------------------------------------
+
+sub _write_back_payload {
+  my ($binding, %ask) = @_;
+  my $set = $ask{set};
+  die "session-gateway: set must be a hashref (a JSON Merge Patch)\n" if defined $set && !_is_plain_hash($set);
+  _fail('malformed', 'destroy excludes set and regenerate') if $ask{destroy} && (defined $set || $ask{regenerate});
+  _fail('malformed', 'a write-back must ask for something')
+    unless defined $set || $ask{regenerate} || $ask{destroy} || $ask{revoke_user};
+  for my $key (keys %{ $set || {} }) {
+    _fail('reserved_key', "'$key' belongs to the gateway") if $RESERVED{$key};
+  }
+  my %payload = (v => PROTOCOL_VERSION, map { $_ => $binding->{$_} } qw(aud rid sid));
+  $payload{set}        = $set           if defined $set;
+  $payload{regenerate} = JSON::PP::true if $ask{regenerate};
+  $payload{destroy}    = JSON::PP::true if $ask{destroy};
+  $payload{revokeUser} = JSON::PP::true if $ask{revoke_user};
+  return \%payload;
+}
+
+# build_write_back($claims_or_binding, $key_id, $key, set => {...}, regenerate => 1,
+#                  destroy => 1, revoke_user => 1)
+# The value of X-Session-Gateway-Write: HS256 under the derived mount key, bound to
+# the aud/rid/sid of the request token. Dies with the code the gateway would refuse
+# it with where the helper can tell (malformed, reserved_key, too_large).
+sub build_write_back {
+  my ($binding, $kid, $key, %ask) = @_;
+  my $payload = _write_back_payload($binding, %ask);
+  my $header  = b64url_encode($JSON_OUT->encode({ alg => 'HS256', kid => $kid, typ => 'JWT' }));
+  my $input   = $header . '.' . b64url_encode($JSON_OUT->encode($payload));
+  my $value   = $input . '.' . b64url_encode(hmac_sha256($input, _key_bytes($kid, $key)));
+  _fail('too_large', 'write-back is ' . length($value) . ' bytes, limit ' . MAX_WRITE_BACK_BYTES)
+    if length $value > MAX_WRITE_BACK_BYTES;
+  return $value;
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+SessionGateway::Protocol - verify session-gateway tokens and build write-backs (protocol v1)
+
+=head1 SYNOPSIS
+
+  use SessionGateway::Protocol qw(verify_token build_write_back keys_from_env WRITE_HEADER);
+
+  my $cfg = keys_from_env();    # SESSION_GATEWAY_MOUNT, SESSION_GATEWAY_KEYS
+  my ($claims, $kid) = verify_token($env, mount => $cfg->{mount}, keys => $cfg->{keys});
+  print $claims->{sid}, $claims->{data}{user}{name};
+
+  my $value = build_write_back($claims, $kid, $cfg->{keys}{$kid}, set => { cart => [1, 2] });
+  # add header WRITE_HEADER => $value to the response
+
+Errors are C<SessionGateway::Error> objects; C<< $err->code >> is the protocol code.
+Most apps want L<Plack::Middleware::SessionGateway> instead.
+
+=cut
