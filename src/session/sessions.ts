@@ -64,8 +64,13 @@ export interface SessionManagerOptions {
   metrics: Metrics;
 }
 
+/**
+ * 192 random bits as lower-case hex: no `-` or `_`, because some stores shared with
+ * backends (Catalyst's PSGI session store) only tell their own records apart from
+ * sessions whose ids are letters and digits.
+ */
 export function newSessionId(): string {
-  return randomBytes(24).toString('base64url');
+  return randomBytes(24).toString('hex');
 }
 
 function lookup(data: JsonObject, dotted: readonly string[]): string | null {
