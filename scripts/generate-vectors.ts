@@ -4,7 +4,7 @@
  * fixed inputs (keys, clock, session, mount). Run: npm run vectors
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import {
   buildWriteBack, deriveMountKey, ed25519SigningKey, ed25519VerifyingKey, encodeSegment, hs256Key, ProtocolError,
   signToken, tokenPayloadJson, verifyToken, verifyWriteBack, type SigningKey, type WriteBack,
@@ -60,6 +60,7 @@ const tokenValid: TokenCase[] = [
   { name: 'anonymous visitor', token: token(hs, { sid: null, idleExp: null, absExp: null, dataJson: '{}' }), mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'data omitted (too large)', token: token(hs, { dataJson: null }), mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'within skew: iat 10 s ahead', token: validToken, mount: 'shop', alg: 'HS256', now: NOW - 10 },
+  { name: 'within skew: exactly exp + skew', token: validToken, mount: 'shop', alg: 'HS256', now: NOW + 70 },
   { name: 'EdDSA token', token: token(ed25519SigningKey('ed-2026-11', edPrivate)), mount: 'shop', alg: 'EdDSA', now: NOW },
 ];
 const tokenInvalid: TokenCase[] = [
@@ -71,12 +72,13 @@ const tokenInvalid: TokenCase[] = [
   { name: 'another mount\'s key', token: token(hs256Key('2026-11', deriveMountKey(secrets['2026-11'], 'blog'))), mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'wrong audience (EdDSA: one public key serves every mount)', token: token(ed25519SigningKey('ed-2026-11', edPrivate), { audJson: '"blog"' }), mount: 'shop', alg: 'EdDSA', now: NOW },
   { name: 'wrong audience (HS256)', token: token(hs, { audJson: '"blog"' }), mount: 'shop', alg: 'HS256', now: NOW },
-  { name: 'stale issue time', token: validToken, mount: 'shop', alg: 'HS256', now: NOW + 71 },
+  { name: 'stale: one second past exp + skew', token: validToken, mount: 'shop', alg: 'HS256', now: NOW + 71 },
   { name: 'future issue time', token: validToken, mount: 'shop', alg: 'HS256', now: NOW - 11 },
   { name: 'alg none', token: `${b64('{"alg":"none","kid":"2026-11","typ":"JWT"}')}.${validToken.split('.')[1]}.`, mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'HS256 token where EdDSA is expected', token: validToken, mount: 'shop', alg: 'EdDSA', now: NOW },
   { name: 'two parts', token: validToken.split('.').slice(0, 2).join('.'), mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'malformed base64 in payload', token: validToken.replace('.', '.*'), mount: 'shop', alg: 'HS256', now: NOW },
+  { name: 'base64url part whose length leaves remainder 1', token: `${validToken.split('.')[0]}.${validToken.split('.')[1]}.A`, mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'malformed JSON payload (signed)', token: signRaw(hs, '{"v":1,"aud":"shop"'), mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'payload is an array (signed)', token: signRaw(hs, '[1,2]'), mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'unsupported version (signed)', token: signRaw(hs, tokenPayloadJson({ audJson: '"shop"', iat: NOW, rid: 'r', sid: null, idleExp: null, absExp: null, dataJson: '{}' }).replace('"v":1', '"v":2')), mount: 'shop', alg: 'HS256', now: NOW },
@@ -86,6 +88,8 @@ const tokenInvalid: TokenCase[] = [
 const edKeys = new Map([['ed-2026-11', ed25519VerifyingKey('ed-2026-11', createPublicKey(edPrivate))]]);
 const verifyCase = (c: TokenCase) => verifyToken(c.token === '' ? undefined : c.token, { keys: c.alg === 'EdDSA' ? edKeys : keyMap(c.mount), mount: c.mount, alg: c.alg, now: c.now });
 
+/** An object nested `levels` deep: nested(1) is {"a":1}. */
+const nested = (levels: number): Record<string, unknown> => (levels === 1 ? { a: 1 } : { a: nested(levels - 1) });
 const binding = { aud: 'shop', rid: 'bS1hA8z8kQ2x0mZ7nJ9c_w', sid: 'Yq3vGd0mXo8QkzV4b1lT2uNcWw5sPaRe' };
 const permissions = { read: ['user', 'cart', 'note'], write: ['cart', 'note', 'user'] };
 const reserved = new Set(['cookie', '_gateway']);
@@ -97,6 +101,8 @@ const wbValid: WbValid[] = [
   { name: 'first write for a visitor without a session', binding: { ...binding, sid: null }, writeBack: { set: { cart: [9] } } },
   { name: 'unicode and control characters in values', binding, writeBack: { set: { note: 'a\r\nb\u0000c é 😀 </script>' } } },
   { name: 'revoke every session of the user', binding, writeBack: { revokeUser: true } },
+  // `set` itself is level 1: this patch nests 16 levels, the most allowed.
+  { name: 'nesting exactly at the limit (16 levels)', binding, writeBack: { set: { cart: nested(15) } } },
 ];
 const wb = (w: WriteBack, b: WbValid['binding'] = binding, key: SigningKey = hs) => buildWriteBack(key, b, w);
 type WbInvalid = { name: string; header: string; binding: WbValid['binding'] };
@@ -108,7 +114,8 @@ const wbInvalid: WbInvalid[] = [
   { name: 'key the mount may not write', header: wb({ set: { role: 'admin' } }), binding },
   { name: 'prototype pollution __proto__', header: signRaw(hs, `{"v":1,"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","set":{"cart":{"__proto__":{"admin":true}}}}`), binding },
   { name: 'prototype pollution constructor', header: wb({ set: { user: { constructor: { prototype: { admin: true } } } } }), binding },
-  { name: 'nested too deep', header: wb({ set: { cart: JSON.parse('{"a":'.repeat(40) + '1' + '}'.repeat(40)) } }), binding },
+  { name: 'nested one level too deep (17 levels)', header: wb({ set: { cart: nested(16) } }), binding },
+  { name: 'nested thousands of levels deep', header: signRaw(hs, `{"v":1,"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","set":{"cart":${'['.repeat(2000)}${']'.repeat(2000)}}}`), binding },
   { name: 'oversized', header: wb({ set: { note: 'x'.repeat(9000) } }), binding },
   { name: 'bad signature', header: flip(wb({ set: { cart: [1] } }), 2), binding },
   { name: 'signed with another mount\'s key', header: wb({ set: { cart: [1] } }, binding, mountKey('2026-11', 'blog')), binding },
@@ -146,5 +153,17 @@ const vectors = {
     invalid: wbInvalid.map((c) => ({ ...c, error: errorOf(() => verifyWb(c.header, c.binding)) })),
   },
 };
-writeFileSync(new URL('../test/vectors/protocol-v1.json', import.meta.url), JSON.stringify(vectors, null, 2) + '\n');
+const target = new URL('../test/vectors/protocol-v1.json', import.meta.url);
+const text = JSON.stringify(vectors, null, 2) + '\n';
+if (process.argv.includes('--check')) {
+  // CI: the checked-in vectors must be exactly what the code produces today.
+  const current = readFileSync(target, 'utf8');
+  if (current !== text) {
+    console.error('test/vectors/protocol-v1.json is out of date with src/protocol: run npm run vectors and review the diff');
+    process.exit(1);
+  }
+  console.log('vectors are up to date');
+  process.exit(0);
+}
+writeFileSync(target, text);
 console.log(`wrote ${vectors.tokens.valid.length + vectors.tokens.invalid.length} token and ${vectors.writeBacks.valid.length + vectors.writeBacks.invalid.length} write-back vectors`);

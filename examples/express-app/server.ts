@@ -8,13 +8,16 @@
  *   POST /logout      ends the session for every app
  */
 import express from 'express';
-import { createSessionReader, expressMiddleware, keysFromEnv } from 'session-gateway/backend';
+import { createSessionReader, expressMiddleware, keysFromEnv, type GatewaySession } from 'session-gateway/backend';
 import { deriveMountKeyText } from '../../src/protocol/keys.ts';
 
 interface ShopSession {
   user?: { id: string; name: string };
   cart?: string[];
 }
+
+/** This app's view of the shared session, typed. */
+const sessionOf = (req: express.Request) => req.gatewaySession as GatewaySession<ShopSession>;
 
 const mount = process.env.SESSION_GATEWAY_MOUNT ?? 'shop';
 // Production: give this app only its derived key (`session-gateway keys --mount shop`).
@@ -27,25 +30,25 @@ const app = express();
 app.use(expressMiddleware<ShopSession>(createSessionReader<ShopSession>(keys)));
 
 app.get('/', (req, res) => {
-  const session = req.gatewaySession!;
+  const session = sessionOf(req);
   res.json({ app: 'shop (Express)', sid: session.sid, user: session.get('user') ?? null, cart: session.get('cart') ?? [], idleExp: session.idleExp });
 });
 
 app.post('/login', (req, res) => {
   const name = String(req.query.name ?? 'guest');
-  req.gatewaySession!.regenerate().set('user', { id: name.toLowerCase(), name });
+  sessionOf(req).regenerate().set('user', { id: name.toLowerCase(), name });
   res.json({ app: 'shop (Express)', loggedIn: name });
 });
 
 app.post('/cart', (req, res) => {
-  const session = req.gatewaySession!;
+  const session = sessionOf(req);
   const cart = [...(session.get('cart') ?? []), String(req.query.item ?? 'item')];
   session.set('cart', cart);
   res.json({ app: 'shop (Express)', cart });
 });
 
 app.post('/logout', (req, res) => {
-  req.gatewaySession!.destroy();
+  sessionOf(req).destroy();
   res.json({ app: 'shop (Express)', loggedOut: true });
 });
 

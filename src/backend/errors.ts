@@ -9,9 +9,18 @@ import { ProtocolError, type ProtocolErrorCode } from '../protocol/index.ts';
 /**
  * Helper-only code: the JWKS document could not be fetched or held no usable key.
  * It is not a property of the token, so it answers 503 rather than 401.
+ *
+ * @example
+ * if (error.code === JWKS_UNAVAILABLE) log.warn('gateway JWKS unreachable');
  */
 export const JWKS_UNAVAILABLE = 'jwks_unavailable';
 
+/**
+ * Every code a SessionGatewayError can carry: the protocol's (docs/PROTOCOL.md §7) and JWKS_UNAVAILABLE.
+ *
+ * @example
+ * const retryable = (code: SessionGatewayErrorCode) => code === 'stale' || code === 'jwks_unavailable';
+ */
 export type SessionGatewayErrorCode = ProtocolErrorCode | typeof JWKS_UNAVAILABLE;
 
 /** Codes that describe the token itself: the request is not authenticated. */
@@ -48,7 +57,7 @@ export class SessionGatewayError extends Error {
 }
 
 /**
- * Converts a ProtocolError from src/protocol into a SessionGatewayError with the same
+ * Internal: converts a ProtocolError from src/protocol into a SessionGatewayError with the same
  * code; anything else (a bug) is rethrown untouched.
  */
 export function fromProtocolError(error: unknown): SessionGatewayError {

@@ -13,13 +13,30 @@ declare global {
   // Express's own declaration-merging point (@types/express-serve-static-core), so that
   // `req.gatewaySession` is typed wherever this module is imported; harmless without Express.
   namespace Express {
+    /**
+     * The data type of `req.gatewaySession`. Undeclared keys read as unknown; declare yours
+     * by merging, as with express-session's SessionData:
+     *
+     * @example
+     * declare global { namespace Express { interface GatewaySessionData { cart?: number[] } } }
+     * req.gatewaySession.get('cart'); // number[] | undefined
+     */
+    interface GatewaySessionData {
+      [key: string]: unknown;
+    }
     interface Request {
-      /** Set by session-gateway/backend's expressMiddleware. For typed data: `req.gatewaySession as GatewaySession<MyData>`. */
-      gatewaySession: GatewaySession;
+      /** Set by session-gateway/backend's expressMiddleware (and on res.locals.gatewaySession). */
+      gatewaySession: GatewaySession<GatewaySessionData>;
     }
   }
 }
 
+/**
+ * Options of expressMiddleware.
+ *
+ * @example
+ * app.use('/public', expressMiddleware(reader, { optional: true }));
+ */
 export interface ExpressMiddlewareOptions {
   /**
    * When true, a request whose token does not verify gets an anonymous session

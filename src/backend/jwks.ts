@@ -8,7 +8,12 @@ import { createPublicKey } from 'node:crypto';
 import { ed25519VerifyingKey, type VerifyingKey } from '../protocol/index.ts';
 import { JWKS_UNAVAILABLE, SessionGatewayError } from './errors.ts';
 
-/** One JWK as the gateway serves it: `{kty: 'OKP', crv: 'Ed25519', x, kid, alg: 'EdDSA', use: 'sig'}`. */
+/**
+ * One JWK as the gateway serves it.
+ *
+ * @example
+ * const jwk: JsonWebKeyEntry = { kty: 'OKP', crv: 'Ed25519', x: 'gQn33x…', kid: 'ed-2026-11', alg: 'EdDSA', use: 'sig' };
+ */
 export interface JsonWebKeyEntry {
   kty?: string;
   crv?: string;
@@ -19,12 +24,23 @@ export interface JsonWebKeyEntry {
   [field: string]: unknown;
 }
 
-/** A JWKS document (RFC 7517 §5). */
+/**
+ * A JWKS document (RFC 7517 §5), as served at GET /_gateway/jwks.json.
+ *
+ * @example
+ * const reader = createSessionReader({ mount: 'shop', alg: 'EdDSA', jwks: { keys: [jwk] } });
+ */
 export interface JsonWebKeySet {
   keys: readonly JsonWebKeyEntry[];
 }
 
-/** Where a reader gets its token-verifying keys in EdDSA mode. */
+/**
+ * Where a reader gets its token-verifying keys in EdDSA mode: staticJwks, remoteJwks, or your own.
+ *
+ * @example
+ * const source: VerifyingKeySource = remoteJwks('http://gateway/_gateway/jwks.json');
+ * await source.ready();
+ */
 export interface VerifyingKeySource {
   /** The keys held now; undefined until the first successful load. */
   current(): ReadonlyMap<string, VerifyingKey> | undefined;
@@ -34,11 +50,26 @@ export interface VerifyingKeySource {
   refresh(): Promise<boolean>;
 }
 
-/** Seconds between two fetches caused by unknown kids: a flood of forged kids costs the gateway one request per period. */
+/**
+ * Seconds between two fetches caused by unknown kids: a flood of forged kids costs the gateway one request per period.
+ *
+ * @example
+ * remoteJwks(url, { cooldownSeconds: DEFAULT_JWKS_COOLDOWN_SECONDS * 2 });
+ */
 export const DEFAULT_JWKS_COOLDOWN_SECONDS = 30;
-/** Seconds a fetched document is trusted before it is fetched again, so a key removed at the gateway stops verifying. */
+/**
+ * Seconds a fetched document is trusted before it is fetched again, so a key removed at the gateway stops verifying.
+ *
+ * @example
+ * remoteJwks(url, { maxAgeSeconds: DEFAULT_JWKS_MAX_AGE_SECONDS / 2 });
+ */
 export const DEFAULT_JWKS_MAX_AGE_SECONDS = 600;
-/** Milliseconds to wait for the JWKS document. */
+/**
+ * Milliseconds to wait for the JWKS document.
+ *
+ * @example
+ * remoteJwks(url, { timeoutMs: DEFAULT_JWKS_TIMEOUT_MS });
+ */
 export const DEFAULT_JWKS_TIMEOUT_MS = 5000;
 
 function isUsableEd25519(jwk: JsonWebKeyEntry): jwk is JsonWebKeyEntry & { kid: string; x: string } {
@@ -87,6 +118,12 @@ export function staticJwks(document: JsonWebKeySet): VerifyingKeySource {
   };
 }
 
+/**
+ * Options of remoteJwks; every one has a named default.
+ *
+ * @example
+ * const options: RemoteJwksOptions = { cooldownSeconds: 30, maxAgeSeconds: 600, timeoutMs: 5000 };
+ */
 export interface RemoteJwksOptions {
   /** Minimum seconds between fetches triggered by unknown kids or failures; default DEFAULT_JWKS_COOLDOWN_SECONDS. */
   cooldownSeconds?: number;
@@ -118,7 +155,8 @@ export function remoteJwks(url: string | URL, options: RemoteJwksOptions = {}): 
   const target = String(url);
   let keys: Map<string, VerifyingKey> | undefined;
   let fetchedAt = -Infinity;
-  let attemptedAt = -Infinity;
+  let attemptedAt = -Infinity; // any fetch: throttles retries while the gateway fails
+  let refreshedAt = -Infinity; // fetches caused by unknown kids: throttles forged kids
   let lastError: SessionGatewayError | undefined;
   let inFlight: Promise<boolean> | undefined;
 
@@ -152,7 +190,7 @@ export function remoteJwks(url: string | URL, options: RemoteJwksOptions = {}): 
     return inFlight;
   }
 
-  const coolingDown = () => clock() - attemptedAt < cooldownMs;
+  const coolingDown = (since: number) => clock() - since < cooldownMs;
 
   return {
     current: () => keys,
@@ -162,7 +200,7 @@ export function remoteJwks(url: string | URL, options: RemoteJwksOptions = {}): 
         await inFlight.catch(function keepHeldKeys(error: unknown) { if (!keys) throw error; });
         return;
       }
-      if (coolingDown()) {
+      if (coolingDown(attemptedAt)) {
         if (!keys) throw lastError ?? new SessionGatewayError(JWKS_UNAVAILABLE, 'the JWKS document is not loaded yet');
         return;
       }
@@ -171,13 +209,14 @@ export function remoteJwks(url: string | URL, options: RemoteJwksOptions = {}): 
     },
     async refresh() {
       if (inFlight) return inFlight;
-      if (coolingDown()) return false;
+      if (coolingDown(refreshedAt)) return false;
+      refreshedAt = clock();
       return fetchOnce();
     },
   };
 }
 
-/** True for a JWKS document, false for a key source. */
+/** Internal: true for a JWKS document, false for a key source. */
 export function isJsonWebKeySet(value: JsonWebKeySet | VerifyingKeySource): value is JsonWebKeySet {
   return Array.isArray((value as Partial<JsonWebKeySet>).keys);
 }

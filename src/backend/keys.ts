@@ -6,13 +6,22 @@
 import { hs256Key, type SigningKey, type VerifyingKey } from '../protocol/index.ts';
 import { SessionGatewayConfigError } from './errors.ts';
 
-/** A derived mount key: its base64url text (as `session-gateway keys --mount NAME` prints it) or its 32 bytes. */
+/**
+ * A derived mount key: its base64url text (as `session-gateway keys --mount NAME` prints it) or its 32 bytes.
+ *
+ * @example
+ * const key: MountKeyMaterial = 'AQD7zCmmJ3_PuWZohV-Npk7ke3LG8QJjjur71iyc8zc';
+ */
 export type MountKeyMaterial = string | Buffer;
 
 /**
  * kid → derived mount key, **newest first**. A Map or an array of pairs keeps that order
  * for any kid; a plain object does too unless a kid looks like an integer (JavaScript
  * sorts those keys first), which is refused.
+ *
+ * @example
+ * const keys: MountKeys = { '2026-11': newestKeyText, '2026-10': olderKeyText };
+ * const sameKeys: MountKeys = [['2', newestKeyText], ['1', olderKeyText]];
  */
 export type MountKeys =
   | Readonly<Record<string, MountKeyMaterial>>
@@ -24,6 +33,7 @@ const MOUNT_KEY_BYTES = 32;
 const STRICT_BASE64URL = /^[A-Za-z0-9_-]+$/;
 const INTEGER_LIKE = /^(0|[1-9][0-9]*)$/;
 
+/** Internal: what parseMountKeys returns. */
 export interface ParsedMountKeys {
   /** kid → HS256 key, for verifying tokens. */
   verifying: ReadonlyMap<string, VerifyingKey>;
@@ -62,7 +72,7 @@ function keyBytes(material: MountKeyMaterial, where: string, problems: string[])
 }
 
 /**
- * Checks and converts mount keys; problems are appended to `problems` with their path.
+ * Internal: checks and converts mount keys; problems are appended to `problems` with their path.
  *
  * @example
  * const problems: string[] = [];
@@ -88,8 +98,14 @@ export function parseMountKeys(keys: MountKeys, problems: string[]): ParsedMount
   return { verifying, signing: verifying.values().next().value };
 }
 
-/** The environment variables every helper (TypeScript, Python, Perl) reads. */
+/**
+ * The environment variables every helper (TypeScript, Python, Perl) reads.
+ *
+ * @example
+ * if (!process.env[MOUNT_ENV]) throw new Error(`set ${MOUNT_ENV} and ${KEYS_ENV}`);
+ */
 export const MOUNT_ENV = 'SESSION_GATEWAY_MOUNT';
+/** "kid:base64urlkey,kid2:key2", newest first; see MOUNT_ENV. */
 export const KEYS_ENV = 'SESSION_GATEWAY_KEYS';
 
 /**

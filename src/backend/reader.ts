@@ -13,9 +13,21 @@ import { isJsonWebKeySet, remoteJwks, staticJwks, type JsonWebKeySet, type Verif
 import { parseMountKeys, type MountKeys } from './keys.ts';
 import { anonymousSession, verifiedSession, type GatewaySession } from './session.ts';
 
-/** Node's `req.headers` or a Fetch API `Headers` (`request.headers`). */
+/**
+ * Node's `req.headers` or a Fetch API `Headers` (`request.headers`).
+ *
+ * @example
+ * reader.read(req.headers);          // node:http, Express
+ * reader.read(request.headers);      // Fetch API
+ */
 export type HeaderSource = IncomingHttpHeaders | Headers;
 
+/**
+ * Options of createSessionReader; unknown options are refused.
+ *
+ * @example
+ * const options: SessionReaderOptions = { mount: 'shop', keys: { '2026-11': keyText }, skewSeconds: 10 };
+ */
 export interface SessionReaderOptions {
   /** This backend's mount name; tokens issued for any other mount are refused (`wrong_audience`). */
   mount: string;
@@ -31,7 +43,13 @@ export interface SessionReaderOptions {
   now?: () => number;
 }
 
-/** Verifies request tokens for one mount. Create it once; it is safe to share between requests. */
+/**
+ * Verifies request tokens for one mount. Create it once; it is safe to share between requests.
+ *
+ * @example
+ * const reader: SessionReader<ShopData> = createSessionReader<ShopData>({ ...keysFromEnv() });
+ * const session = await reader.readAsync(req.headers);
+ */
 export interface SessionReader<T extends object = JsonObject> {
   readonly mount: string;
   readonly alg: Algorithm;
@@ -50,6 +68,7 @@ export interface SessionReader<T extends object = JsonObject> {
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set(['mount', 'keys', 'alg', 'jwks', 'skewSeconds', 'now']);
 const ALGORITHMS: ReadonlySet<string> = new Set<Algorithm>(['HS256', 'EdDSA']);
 const epochSeconds = () => Math.floor(Date.now() / 1000);
+const NO_KEYS: ReadonlyMap<string, VerifyingKey> = new Map();
 
 /**
  * The token header's value. Copies in several letter cases of a plain object, or repeated
@@ -134,16 +153,18 @@ export function createSessionReader<T extends object = JsonObject>(options: Sess
   }
 
   function read<U extends object = T>(headers: HeaderSource): GatewaySession<U> {
-    const keys = verifyingKeys();
+    const token = tokenFrom(headers);
+    // No token is `missing` whatever the state of the keys.
+    const keys = token ? verifyingKeys() : NO_KEYS;
     try {
-      return verifiedSession<U>(verifyToken(tokenFrom(headers), { keys, mount, alg, now: now(), skewSeconds }), signer);
+      return verifiedSession<U>(verifyToken(token, { keys, mount, alg, now: now(), skewSeconds }), signer);
     } catch (error) {
       throw fromProtocolError(error);
     }
   }
 
   async function readAsync<U extends object = T>(headers: HeaderSource): Promise<GatewaySession<U>> {
-    if (!source) return read<U>(headers);
+    if (!source || !tokenFrom(headers)) return read<U>(headers);
     await source.ready();
     try {
       return read<U>(headers);

@@ -4,24 +4,30 @@
  * this request's rid and sid (docs/PROTOCOL.md §6).
  */
 import {
-  buildWriteBack, DEFAULT_MAX_WRITE_BACK_BYTES, WRITE_HEADER,
+  applyMergePatch, buildWriteBack, DEFAULT_MAX_WRITE_BACK_BYTES, WRITE_HEADER,
   type JsonObject, type SessionClaims, type SigningKey, type WriteBack,
 } from '../protocol/index.ts';
-import { isEmptyWriteBack, withFlag, withPatch } from './changes.ts';
+import { isEmptyWriteBack, withFlag, withPatch, withSet } from './changes.ts';
 import { SessionGatewayError } from './errors.ts';
 
-/** A merge patch over T: members to set (objects merge into what is stored), null to delete. */
+/**
+ * A merge patch over T: members to set (objects merge into what is stored), null to delete.
+ *
+ * @example
+ * session.merge({ prefs: { theme: 'dark', lang: null } } satisfies MergePatch<ShopData>);
+ */
 export type MergePatch<T> = { [K in keyof T]?: PatchValue<T[K]> | null };
 type PatchValue<V> = V extends readonly unknown[] ? V : V extends object ? MergePatch<V> | V : V;
 
 /**
  * The shared session as this backend's mount sees it, with methods to change it.
- * Changes are not visible in `data`; the gateway applies them when the response passes.
+ * `data` stays what the token said; get() also sees this response's changes, which the
+ * gateway applies when the response passes through it.
  *
  * @example
  * interface ShopData { user?: { id: number; name: string }; cart?: number[] }
  * const session = reader.read<ShopData>(req.headers);
- * if (session.data?.user) session.set('cart', [...(session.data.cart ?? []), 7]);
+ * if (session.data?.user) session.set('cart', [...(session.get('cart') ?? []), 7]);
  * const header = session.writeBackHeader(); // ['x-session-gateway-write', 'eyJ…'] or undefined
  */
 export interface GatewaySession<T extends object = JsonObject> {
@@ -46,8 +52,14 @@ export interface GatewaySession<T extends object = JsonObject> {
   /** Token issue and expiry times, epoch seconds; null when unverified. */
   readonly iat: number | null;
   readonly exp: number | null;
-  /** Sets a top-level key (an object merges into a stored object, RFC 7396); null deletes. */
-  set<K extends keyof T & string>(key: K, value: T[K] | null): this;
+  /** A copy of a top-level value as this response leaves it: the token's data with this request's changes applied. */
+  get<K extends keyof T & string>(key: K): T[K] | undefined;
+  /**
+   * Replaces a top-level key; null deletes it. When `data` shows the key, members the new
+   * value lacks are deleted and an unchanged value is no change. For a key this mount
+   * cannot read (or with dataOmitted), an object merges into the stored one (RFC 7396).
+   */
+  set<K extends keyof T & string>(key: K, value: Exclude<T[K], undefined> | null): this;
   /** Deletes a top-level key. */
   delete<K extends keyof T & string>(key: K): this;
   /** Applies a JSON merge patch: members set, null members delete, objects merge. */
@@ -116,9 +128,18 @@ class Session<T extends object> implements GatewaySession<T> {
     return isEmptyWriteBack(this.#changes) ? undefined : structuredClone(this.#changes);
   }
 
-  set<K extends keyof T & string>(key: K, value: T[K] | null): this {
+  get<K extends keyof T & string>(key: K): T[K] | undefined {
+    if (this.#changes.destroy) return undefined;
+    const shown = this.#shown(key)?.value;
+    const set = this.#changes.set;
+    const value = set && Object.hasOwn(set, key) ? applyMergePatch(shown, set[key]) : shown;
+    return value === null || value === undefined ? undefined : structuredClone(value) as T[K];
+  }
+
+  set<K extends keyof T & string>(key: K, value: Exclude<T[K], undefined> | null): this {
     if (value === undefined) throw new TypeError(`set(${JSON.stringify(key)}, undefined): use delete(key) to remove a key`);
-    return this.#change(() => withPatch(this.#changes, { [key]: value }));
+    if (value === null) return this.delete(key);
+    return this.#change(() => withSet(this.#changes, key, value, this.#shown(key)));
   }
 
   delete<K extends keyof T & string>(key: K): this {
@@ -150,6 +171,12 @@ class Session<T extends object> implements GatewaySession<T> {
     this.#sealedBecause ??= reason;
   }
 
+  /** The stored value of `key` when the token shows it; undefined when it does not (unreadable, absent or omitted). */
+  #shown(key: string): { value: unknown } | undefined {
+    const data = this.data as JsonObject | null;
+    return data !== null && Object.hasOwn(data, key) ? { value: data[key] } : undefined;
+  }
+
   /** Signs the would-be changes first, so one that the gateway would refuse as too large is never kept. */
   #change(next: () => WriteBack): this {
     if (this.#sealedBecause) throw new Error(`the session can no longer change: ${this.#sealedBecause}`);
@@ -170,17 +197,17 @@ class Session<T extends object> implements GatewaySession<T> {
   }
 }
 
-/** A session for a verified token; `signer` (the newest mount key) signs its write-back. */
+/** Internal: a session for a verified token; `signer` (the newest mount key) signs its write-back. */
 export function verifiedSession<T extends object>(claims: SessionClaims, signer: SigningKey | undefined): GatewaySession<T> {
   return new Session<T>({ claims, mount: claims.aud, error: undefined, signer });
 }
 
-/** The anonymous session of optional mode: no sid, empty data, `error` says why; it cannot change. */
+/** Internal: the anonymous session of optional mode: no sid, empty data, `error` says why; it cannot change. */
 export function anonymousSession<T extends object>(mount: string, error: SessionGatewayError): GatewaySession<T> {
   return new Session<T>({ claims: undefined, mount, error, signer: undefined });
 }
 
-/** Makes later changes throw instead of being lost after the headers went out. */
+/** Internal: makes later changes throw instead of being lost after the headers went out. */
 export function sealSession(session: GatewaySession<object>, reason: string): void {
   if (session instanceof Session) session.seal(reason);
 }

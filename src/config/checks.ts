@@ -3,8 +3,9 @@ import { createPrivateKey } from 'node:crypto';
 import type { GatewayConfig } from './schema.ts';
 import { formatDuration } from './durations.ts';
 
-/** Session keys that hold the gateway's own bookkeeping; no mount may read or write them. */
-export const RESERVED_SESSION_KEYS: ReadonlySet<string> = new Set(['cookie', '_gateway']);
+import { RESERVED_SESSION_KEYS } from '../protocol/write-back.ts';
+
+export { RESERVED_SESSION_KEYS };
 
 export interface ConfigProblem {
   path: string;

@@ -27,6 +27,9 @@ export interface WriteBackBinding {
   sid: string | null;
 }
 
+/** Session keys that hold the gateway's own bookkeeping: no mount reads or writes them (PROTOCOL.md §6.2). */
+export const RESERVED_SESSION_KEYS: ReadonlySet<string> = new Set(['cookie', '_gateway']);
+
 export const DEFAULT_MAX_WRITE_BACK_BYTES = 8192;
 export const DEFAULT_MAX_PATCH_DEPTH = 16;
 
