@@ -19,7 +19,8 @@ export const WRITE_HEADER = 'x-session-gateway-write';
  * so `X_Session_Gateway_Token` would otherwise reach such a backend as the real thing.
  */
 export function isOwnedHeader(name: string): boolean {
-  if (name.length < OWNED_PREFIX.length) return false;
+  // Cheap rejection first: this runs for every header of every request.
+  if (name.length < OWNED_PREFIX.length || (name.charCodeAt(0) | 32) !== 120 /* x */) return false;
   const head = name.slice(0, OWNED_PREFIX.length).toLowerCase().replaceAll('_', '-');
   return head === OWNED_PREFIX;
 }

@@ -3,7 +3,7 @@
  * more per token on this machine (shared/FINDINGS.md); a standard JWT library still
  * verifies what we sign, which test/unit/protocol/jws.test.ts proves with jose.
  */
-import { createHmac, sign as edSign, verify as edVerify, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { createHmac, createSecretKey, sign as edSign, verify as edVerify, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ProtocolError } from './errors.ts';
 
 export type Algorithm = 'HS256' | 'EdDSA';
@@ -59,7 +59,9 @@ export function protectedHeader(alg: Algorithm, kid: string): string {
   return encodeSegment(JSON.stringify({ alg, kid, typ: 'JWT' }));
 }
 
-export function hs256Key(kid: string, secret: Buffer): SigningKey & VerifyingKey {
+export function hs256Key(kid: string, secretBytes: Buffer): SigningKey & VerifyingKey {
+  // A KeyObject is imported once; passing raw bytes would copy them into OpenSSL per call.
+  const secret = createSecretKey(secretBytes);
   return {
     kid,
     alg: 'HS256',
