@@ -5,7 +5,9 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile, type FrozenConfig } from './config/load.ts';
 import { formatDuration } from './config/durations.ts';
 import { createGateway } from './gateway.ts';
+import { handleSignals } from './ops/lifecycle.ts';
 import { createLogger } from './ops/logger.ts';
+import { mountRoutes, withoutCredentials } from './ops/reload.ts';
 import { deriveMountKeyText } from './protocol/keys.ts';
 import { usesRedis } from './session/create-store.ts';
 
@@ -22,8 +24,12 @@ Options:
   -c, --config FILE   config file (default: ${DEFAULT_CONFIG_PATH}, or $SESSION_GATEWAY_CONFIG)
   -h, --help          this text
 
-Signals: SIGTERM/SIGINT drain and exit; SIGHUP reloads the config file.
-Docs: README.md, docs/CONFIGURATION.md, docs/PROTOCOL.md`;
+Signals:
+  SIGTERM, SIGINT     stop accepting, let requests in flight finish (listen.shutdownGrace), exit 0
+  SIGHUP              reload the config file for new requests; an invalid one is refused and logged
+Endpoints: /_gateway/healthz, /_gateway/readyz, /_gateway/metrics, /_gateway/jwks.json
+Exit codes: 0 ok, 1 runtime failure (cannot listen, forced stop), 2 bad arguments or config
+Docs: README.md, docs/OPERATIONS.md, docs/CONFIGURATION.md, docs/PROTOCOL.md, docs/ERRORS.md`;
 
 function describe(config: FrozenConfig): string {
   const lines = [
@@ -33,22 +39,29 @@ function describe(config: FrozenConfig): string {
     `signing ${config.signing.algorithm}, keys ${config.signing.keys.map((k) => k.id).join(', ')}`,
     'mounts (longest prefix first):',
     ...[...config.mounts].sort((a, b) => b.prefix.length - a.prefix.length).map((m) =>
-      `  ${m.prefix.padEnd(16)} → ${m.upstream}  name=${m.name} strip=${m.stripPrefix} read=[${m.read.join(',')}] write=[${m.write.join(',')}] timeout=${formatDuration(m.timeout)}${m.session ? '' : ' session=off'}`),
+      `  ${m.prefix.padEnd(16)} → ${withoutCredentials(m.upstream)}  name=${m.name} strip=${m.stripPrefix} read=[${m.read.join(',')}] write=[${m.write.join(',')}] timeout=${formatDuration(m.timeout)}${m.session ? '' : ' session=off'}`),
   ];
   return lines.join('\n');
 }
 
 export async function runCli(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      config: { type: 'string', short: 'c' },
-      check: { type: 'boolean' },
-      mount: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        config: { type: 'string', short: 'c' },
+        check: { type: 'boolean' },
+        mount: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    console.error(`${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
   if (values.help) {
     console.log(HELP);
     return 0;
@@ -88,32 +101,15 @@ export async function runCli(argv: string[]): Promise<number> {
 async function serve(path: string, config: FrozenConfig): Promise<number> {
   const logger = createLogger(config.logging.level);
   const gateway = createGateway(config, { logger });
-  const address = await gateway.listen();
-  logger.info({ event: 'listening', address: address.address, port: address.port, config: path, mounts: config.mounts.map((m) => `${m.prefix}→${m.upstream}`) }, 'listening');
-
-  process.on('SIGHUP', () => {
-    try {
-      gateway.reload(loadConfigFile(path));
-      logger.info({ event: 'reloaded', config: path }, 'configuration reloaded');
-    } catch (error) {
-      logger.error({ event: 'reload_refused', problems: error instanceof ConfigError ? error.problems : String(error) }, 'new configuration refused; the old one keeps serving');
-    }
-  });
-  return new Promise((resolve) => {
-    let stopping = false;
-    const stop = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info({ event: 'shutdown', signal }, 'draining');
-      gateway.close().then(() => {
-        logger.info({ event: 'stopped' }, 'stopped');
-        resolve(0);
-      }, (error: unknown) => {
-        logger.error({ event: 'shutdown_failed', err: String(error) }, 'shutdown failed');
-        resolve(1);
-      });
-    };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-  });
+  const signals = handleSignals({ gateway, logger, source: path, load: () => loadConfigFile(path) });
+  try {
+    const address = await gateway.listen();
+    logger.info({ event: 'listening', address: address.address, port: address.port, config: path, mounts: mountRoutes(config) }, 'listening');
+  } catch (error) {
+    signals.dispose();
+    logger.fatal({ event: 'listen_failed', host: config.listen.host, port: config.listen.port, err: (error as Error).message }, 'cannot listen');
+    await gateway.close(0);
+    return 1;
+  }
+  return signals.stopped;
 }

@@ -10,7 +10,7 @@ import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from 'pino';
 import type { FrozenConfig } from './config/load.ts';
 import { GATEWAY_ERRORS, sendError, type GatewayErrorCode } from './errors.ts';
-import { createEndpoints, GATEWAY_PATH_PREFIX } from './ops/endpoints.ts';
+import { answeredByGateway, createEndpoints, gatewayPathOf, GATEWAY_PATH_PREFIX } from './ops/endpoints.ts';
 import { createLogger } from './ops/logger.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { stripOwnedHeaders } from './protocol/headers.ts';
@@ -60,6 +60,22 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 function requestIdOf(req: IncomingMessage): string {
   const incoming = req.headers['x-request-id'];
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+}
+
+/** Upper bound on how often node:http checks headersTimeout/requestTimeout (its default is 30 s). */
+const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1000;
+
+/**
+ * http-proxy-3's `deleteLength` pass gives a DELETE or OPTIONS without Content-Length a
+ * `Content-Length: 0` and drops Transfer-Encoding, yet still streams the chunked body: the
+ * backend then reads that body as a second request whose headers the gateway never
+ * sanitised (request smuggling; test/integration/hostile-requests.test.ts). Node frames
+ * such bodies correctly by itself, so the pass goes.
+ */
+function withoutDeleteLengthPass(proxy: object): void {
+  const passes = (proxy as { webPasses?: Array<{ name: string }> }).webPasses;
+  const at = passes?.findIndex((pass) => pass.name === 'deleteLength') ?? -1;
+  if (at !== -1) passes!.splice(at, 1);
 }
 
 function statusClass(status: number): string {
@@ -124,6 +140,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
   }
 
   const proxy = createProxyServer({ xfwd: true, selfHandleResponse: true });
+  withoutDeleteLengthPass(proxy);
   // Bound each upstream exchange; the flag lets the error handler answer 504, not 502.
   proxy.on('proxyReq', (proxyReq, req) => {
     const ctx = (req as WithContext)[CONTEXT];
@@ -165,6 +182,9 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     // 1. Match the mount on the normalised path.
     const target = normaliseTarget(url);
     if ('error' in target) return sendError(res, 'SGW_ERR_BAD_PATH');
+    // /_gateway is matched on the normalised path too: //_gateway, /x/../_gateway, %5F.
+    const own = gatewayPathOf(target.path);
+    if (own !== null) return endpoints(req, res, own);
     const mount = s.runtime.matchMount(target.path);
     if (!mount) return sendError(res, 'SGW_ERR_NO_MOUNT');
 
@@ -176,11 +196,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     };
     (req as WithContext)[CONTEXT] = ctx;
     s.inflight++;
-    res.once('close', () => {
-      release(s);
-      metrics.requests.inc({ mount: mount.name, status_class: statusClass(res.statusCode) });
-      logger.info({ requestId: ctx.requestId, method: req.method, mount: mount.name, status: res.writableFinished ? res.statusCode : 'aborted', ms: Math.round((performance.now() - startedAt) * 10) / 10 }, 'request');
-    });
+    res.once('close', () => release(s));
 
     // 2-3. Load the session and sign it for this mount.
     let headers: Record<string, string> = { 'x-request-id': ctx.requestId };
@@ -209,6 +225,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     };
     const target = normaliseTarget(req.url ?? '/');
     if ('error' in target) return reject('SGW_ERR_BAD_PATH');
+    if (gatewayPathOf(target.path) !== null) return reject('SGW_ERR_NO_MOUNT');
     const mount = s.runtime.matchMount(target.path);
     if (!mount) return reject('SGW_ERR_NO_MOUNT');
     if (!mount.config.websocket) return reject('SGW_ERR_WEBSOCKET_DISABLED');
@@ -232,9 +249,12 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     proxy.ws(req, socket, head, { target: mount.target, headers }, (error) => upstreamError(ctx, error as NodeJS.ErrnoException, socket));
   }
 
-  // Owned headers in a backend's 101 response never reach the client either.
+  // Owned headers in a backend's answer to an upgrade never reach the client either: not
+  // in a 101, nor in a refusal (a 4xx that http-proxy relays with the backend's headers).
+  // Registered before http-proxy's own listeners, so they run first.
   proxy.on('proxyReqWs', (proxyReq) => {
     proxyReq.on('upgrade', (upstreamRes) => stripOwnedHeaders(upstreamRes.headers as Record<string, unknown>));
+    proxyReq.on('response', (upstreamRes) => stripOwnedHeaders(upstreamRes.headers as Record<string, unknown>));
   });
 
   const { listen } = initial;
@@ -242,6 +262,9 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     headersTimeout: listen.headersTimeout,
     requestTimeout: listen.requestTimeout,
     maxHeaderSize: listen.maxHeaderBytes,
+    // Node checks the two timeouts above only this often; at its 30 s default a slow
+    // client is cut off up to 30 s late, whatever the configured timeouts say.
+    connectionsCheckingInterval: Math.max(50, Math.min(MAX_TIMEOUT_CHECK_INTERVAL_MS, Math.floor(Math.min(listen.headersTimeout, listen.requestTimeout) / 4))),
     keepAliveTimeout: 5000,
   }, (req, res) => {
     handleRequest(req, res).catch((error: unknown) => {
@@ -255,9 +278,39 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
       socket.destroy();
     });
   });
+  // Every client socket, upgraded (WebSocket) ones included: the HTTP server stops
+  // tracking a socket once it is upgraded, so close() needs this list to cut them.
+  const sockets = new Set<Duplex>();
   server.on('connection', (socket) => {
+    sockets.add(socket);
     metrics.openConnections.inc();
-    socket.once('close', () => metrics.openConnections.dec());
+    socket.once('close', () => {
+      sockets.delete(socket);
+      metrics.openConnections.dec();
+    });
+  });
+  // One count and one access-log line per request, whoever answered it: a mount, the
+  // gateway's own endpoints ('_gateway', logged at debug: probes are frequent) or the
+  // gateway refusing it ('_none': no mount, bad path, shutting down). Mount names start
+  // with a letter or digit, so these labels never clash with one.
+  // inFlight counts across every config generation (state.inflight counts one), for close().
+  let inFlight = 0;
+  server.on('request', (req: WithContext, res) => {
+    const startedAt = req[CONTEXT]?.startedAt ?? performance.now();
+    inFlight++;
+    metrics.requestsInFlight.inc();
+    res.once('close', () => {
+      inFlight--;
+      metrics.requestsInFlight.dec();
+      const ctx = req[CONTEXT];
+      const own = answeredByGateway.has(res);
+      const mount = ctx ? ctx.mount.name : own ? '_gateway' : '_none';
+      const requestId = ctx ? ctx.requestId : requestIdOf(req);
+      const method = req.method;
+      const status = res.writableFinished ? res.statusCode : 'aborted';
+      metrics.requests.inc({ mount, status_class: typeof status === 'number' ? statusClass(status) : status });
+      logger[own ? 'debug' : 'info']({ requestId, method, mount, status, ms: Math.round((performance.now() - startedAt) * 10) / 10 }, 'request');
+    });
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     // Malformed requests, oversized headers, slow headers: answer and close; never crash.
@@ -266,6 +319,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     else socket.destroy();
   });
 
+  let closing: Promise<void> | undefined;
   return {
     server,
     store,
@@ -288,17 +342,21 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
       previous.retired = true;
       if (previous.inflight === 0) previous.runtime.close();
     },
-    async close(graceMs = initial.listen.shutdownGrace) {
-      shuttingDown = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const deadline = Date.now() + graceMs;
-      while (state.inflight > 0 && Date.now() < deadline) await sleep(25);
-      server.closeAllConnections();
-      await closed;
-      state.runtime.close();
-      proxy.close();
-      await store.close();
+    close(graceMs = initial.listen.shutdownGrace) {
+      closing ??= (async () => {
+        shuttingDown = true;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const deadline = Date.now() + graceMs;
+        while (inFlight > 0 && Date.now() < deadline) await sleep(25);
+        server.closeAllConnections();
+        for (const socket of sockets) socket.destroy();
+        await closed;
+        state.runtime.close();
+        proxy.close();
+        await store.close();
+      })();
+      return closing;
     },
   };
 }

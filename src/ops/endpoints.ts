@@ -6,6 +6,21 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export const GATEWAY_PATH_PREFIX = '/_gateway/';
 
+/**
+ * The gateway path a normalised request path names, or null when it is outside the
+ * reserved namespace. `/_gateway` itself is inside, and so is `/%5Fgateway/...`
+ * (RFC 3986 §6.2.2.2: a percent-encoded "_" is the same character), so that no mount,
+ * not even one at "/", is ever sent a path the gateway reserves.
+ * @example gatewayPathOf('/%5Fgateway/healthz') // '/_gateway/healthz'
+ */
+export function gatewayPathOf(path: string): string | null {
+  const canonical = /^\/%5f/i.test(path) ? `/_${path.slice(4)}` : path;
+  return canonical === '/_gateway' || canonical.startsWith(GATEWAY_PATH_PREFIX) ? canonical : null;
+}
+
+/** Responses the gateway answered itself at /_gateway/* (the request metrics label them '_gateway'). */
+export const answeredByGateway = new WeakSet<ServerResponse>();
+
 export interface EndpointDeps {
   isReady: () => Promise<{ ready: boolean; checks: Record<string, string> }>;
   metricsText: () => Promise<{ contentType: string; body: string }>;
@@ -20,6 +35,7 @@ function json(res: ServerResponse, status: number, value: unknown): void {
 
 export function createEndpoints(deps: EndpointDeps) {
   return async function serveGatewayEndpoint(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
+    answeredByGateway.add(res);
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' });
     switch (path) {
       case '/_gateway/healthz':

@@ -24,6 +24,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     redisErrors: new Counter({ name: 'sgw_redis_errors_total', help: 'Redis connection and command errors', registers }),
     redisReconnects: new Counter({ name: 'sgw_redis_reconnects_total', help: 'Redis reconnect attempts', registers }),
     openConnections: new Gauge({ name: 'sgw_open_connections', help: 'Client connections currently open', registers }),
+    requestsInFlight: new Gauge({ name: 'sgw_requests_in_flight', help: 'Client requests received and not yet answered (gateway endpoints included)', registers }),
   };
 }
 
