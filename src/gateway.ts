@@ -226,6 +226,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     const target = normaliseTarget(req.url ?? '/');
     if ('error' in target) return reject('SGW_ERR_BAD_PATH');
     if (gatewayPathOf(target.path) !== null) return reject('SGW_ERR_NO_MOUNT');
+    if (shuttingDown) return reject('SGW_ERR_SHUTTING_DOWN');
     const mount = s.runtime.matchMount(target.path);
     if (!mount) return reject('SGW_ERR_NO_MOUNT');
     if (!mount.config.websocket) return reject('SGW_ERR_WEBSOCKET_DISABLED');

@@ -220,6 +220,8 @@ export async function respond(ctx: RequestContext, upstream: IncomingMessage, re
     return;
   }
   addCookies(headers, ctx.cookies);
+  // The client can quote it when reporting a problem; it is in the gateway's and the backend's logs.
+  headers['x-request-id'] ??= ctx.requestId;
   res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, headers);
   upstream.pipe(res);
 }
