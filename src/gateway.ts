@@ -14,7 +14,7 @@ import { answeredByGateway, createEndpoints, gatewayPathOf, GATEWAY_PATH_PREFIX 
 import { createLogger } from './ops/logger.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { stripOwnedHeaders } from './protocol/headers.ts';
-import { sanitiseRequestHeaders } from './proxy/headers.ts';
+import { dropSessionCookies, sanitiseRequestHeaders } from './proxy/headers.ts';
 import { normaliseTarget, upstreamPath } from './proxy/mounts.ts';
 import {
   isSecure, loadSession, newRequestNonce, respond, tokenHeaders,
@@ -154,6 +154,10 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
   proxy.on('proxyRes', (upstream, req, res) => {
     const ctx = (req as WithContext)[CONTEXT];
     if (!ctx) return void res.destroy();
+    const planted = dropSessionCookies(upstream, ctx.state.cookie.name);
+    if (planted > 0) {
+      logger.warn({ event: 'backend_session_cookie_dropped', mount: ctx.mount.name, count: planted, requestId: ctx.requestId }, 'backend tried to set the gateway\'s session cookie; dropped');
+    }
     respond(ctx, upstream, res as ServerResponse).catch((error: unknown) => {
       logger.error({ event: 'respond_failed', err: (error as Error).message, requestId: ctx.requestId }, 'failed while relaying a response');
       upstream.destroy();
@@ -163,13 +167,20 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
   // An unhandled 'error' event would be rethrown and crash the process (shared/FINDINGS.md).
   proxy.on('error', (error) => logger.error({ event: 'proxy_error', err: error.message }, 'proxy error outside a request'));
 
+  /** Client sockets whose upgrade the upstream accepted (a 101 went out): no HTTP answer possible any more. */
+  const upgraded = new WeakSet<Duplex>();
+
   function upstreamError(ctx: RequestContext, error: NodeJS.ErrnoException, res: ServerResponse | Duplex): void {
     const code: GatewayErrorCode = ctx.timedOut ? 'SGW_ERR_UPSTREAM_TIMEOUT'
       : ['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN'].includes(error.code ?? '') ? 'SGW_ERR_UPSTREAM_UNREACHABLE'
       : 'SGW_ERR_UPSTREAM_FAILED';
     logger.warn({ event: 'upstream_error', mount: ctx.mount.name, code, err: error.code ?? error.message, requestId: ctx.requestId }, 'upstream request failed');
     if ('writeHead' in res) sendError(res, code);
-    else res.destroy();
+    else if (!upgraded.has(res) && res.writable) {
+      // The handshake failed before any 101: answer it like a refused upgrade, then close.
+      const { status, message } = GATEWAY_ERRORS[code];
+      res.end(`HTTP/1.1 ${status} ${message}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    } else res.destroy();
   }
 
   async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -247,14 +258,28 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
       headers = tokenHeaders(ctx);
     }
     req.url = upstreamPath(mount, target.path) + target.query;
+    (req as WithContext)[CONTEXT] = ctx;
     proxy.ws(req, socket, head, { target: mount.target, headers }, (error) => upstreamError(ctx, error as NodeJS.ErrnoException, socket));
   }
 
   // Owned headers in a backend's answer to an upgrade never reach the client either: not
   // in a 101, nor in a refusal (a 4xx that http-proxy relays with the backend's headers).
   // Registered before http-proxy's own listeners, so they run first.
-  proxy.on('proxyReqWs', (proxyReq) => {
-    proxyReq.on('upgrade', (upstreamRes) => stripOwnedHeaders(upstreamRes.headers as Record<string, unknown>));
+  // The mount timeout bounds the handshake only ('proxyReq', where web requests get it,
+  // is not emitted for upgrades); an open WebSocket may stay quiet as long as it likes.
+  proxy.on('proxyReqWs', (proxyReq, req, socket) => {
+    const ctx = (req as WithContext)[CONTEXT];
+    if (ctx) {
+      proxyReq.setTimeout(ctx.mount.config.timeout, () => {
+        ctx.timedOut = true;
+        proxyReq.destroy();
+      });
+    }
+    proxyReq.on('upgrade', (upstreamRes, proxySocket) => {
+      upgraded.add(socket);
+      proxySocket.setTimeout(0);
+      stripOwnedHeaders(upstreamRes.headers as Record<string, unknown>);
+    });
     proxyReq.on('response', (upstreamRes) => stripOwnedHeaders(upstreamRes.headers as Record<string, unknown>));
   });
 

@@ -185,8 +185,15 @@ export class RedisSessionStore implements SessionStore {
 
   async ping(): Promise<void> {
     await this.#run(async () => {
-      if (this.client instanceof Cluster) await Promise.all(this.client.nodes('master').map((n) => n.ping()));
-      else await this.client.ping();
+      if (this.client instanceof Cluster) {
+        // With every master unreachable ioredis drops them from its node list, and a
+        // ping of no nodes would succeed: readiness must not say "answering" then.
+        const masters = this.client.nodes('master');
+        if (this.client.status !== 'ready' || masters.length === 0) throw new Error(`cluster is ${this.client.status}, ${masters.length} masters known`);
+        await Promise.all(masters.map((n) => n.ping()));
+      } else {
+        await this.client.ping();
+      }
     });
   }
 
