@@ -53,7 +53,14 @@ export interface RedisStoreOptions {
   onEvent?: (event: 'ready' | 'error' | 'reconnecting' | 'end', detail?: unknown) => void;
 }
 
+/**
+ * The gateway's own keys (moved pointers, user indexes) live under `sgw:` + the session
+ * prefix: outside the session namespace that connect-redis scans (`sess:*`), and apart
+ * for two deployments that share one Redis with different prefixes.
+ */
 export const AUX_PREFIX = 'sgw:';
+/** A user's index is pruned of ended sessions once it holds more ids than this. */
+export const USER_INDEX_PRUNE_AT = 16;
 
 export function versionOf(raw: string): string {
   return createHash('sha1').update(raw, 'utf8').digest('hex');
@@ -67,11 +74,13 @@ export class RedisSessionStore implements SessionStore {
   readonly kind = 'redis';
   readonly client: ScriptClient;
   readonly #prefix: string;
+  readonly #aux: string;
   readonly #firstConnectWaitMs: number;
   #everReady = false;
 
   constructor(options: RedisStoreOptions) {
     this.#prefix = options.prefix;
+    this.#aux = AUX_PREFIX + options.prefix;
     this.#firstConnectWaitMs = options.firstConnectWaitMs ?? 2000;
     const common: RedisOptions = {
       // Fail fast while disconnected: requests get a 503 rather than waiting in a queue.
@@ -160,23 +169,38 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async setMoved(oldSid: string, newSid: string, ttlMs: number): Promise<void> {
-    await this.#run(() => this.client.set(`${AUX_PREFIX}moved:${oldSid}`, newSid, 'PX', ttlMs));
+    await this.#run(() => this.client.set(`${this.#aux}moved:${oldSid}`, newSid, 'PX', ttlMs));
   }
 
   async movedTo(oldSid: string): Promise<string | null> {
-    return this.#run(() => this.client.get(`${AUX_PREFIX}moved:${oldSid}`));
+    return this.#run(() => this.client.get(`${this.#aux}moved:${oldSid}`));
   }
 
+  #userKey(user: string): string {
+    return `${this.#aux}user:{${user}}`;
+  }
+
+  /**
+   * Adds the session to its user's index. Ids of ended sessions are pruned once the set
+   * grows past USER_INDEX_PRUNE_AT, so a user who logs in often does not grow it forever;
+   * the check is one EXISTS per id (session keys live in other cluster slots).
+   */
   async indexUser(user: string, sid: string, ttlMs: number): Promise<void> {
-    await this.#run(() => this.client.indexUser(`${AUX_PREFIX}user:{${user}}`, sid, ttlMs));
+    const key = this.#userKey(user);
+    await this.#run(() => this.client.indexUser(key, sid, ttlMs));
+    const members = await this.#run(() => this.client.smembers(key));
+    if (members.length <= USER_INDEX_PRUNE_AT) return;
+    const alive = await this.#run(() => Promise.all(members.map((m) => this.client.exists(this.#key(m)))));
+    const ended = members.filter((_, i) => alive[i] === 0);
+    if (ended.length > 0) await this.#run(() => this.client.srem(key, ...ended));
   }
 
   async sessionsOfUser(user: string): Promise<string[]> {
-    return this.#run(() => this.client.smembers(`${AUX_PREFIX}user:{${user}}`));
+    return this.#run(() => this.client.smembers(this.#userKey(user)));
   }
 
   async unindexUser(user: string, sids: string[]): Promise<void> {
-    if (sids.length > 0) await this.#run(() => this.client.srem(`${AUX_PREFIX}user:{${user}}`, ...sids));
+    if (sids.length > 0) await this.#run(() => this.client.srem(this.#userKey(user), ...sids));
   }
 
   isReady(): boolean {

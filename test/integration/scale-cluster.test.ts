@@ -98,7 +98,7 @@ describe('sessions on a three-master Redis Cluster', () => {
     expect(found).toEqual([`${prefix}${sid}`]);
     const stored = JSON.parse((await cluster.get(`${prefix}${sid}`))!);
     expect(stored).toMatchObject({ user: { id: user }, cart: [1, 2, 3], seen: true });
-    const indexKey = `sgw:user:{${user}}`;
+    const indexKey = `sgw:${prefix}user:{${user}}`;
     expect(await cluster.smembers(indexKey)).toEqual([sid]);
     expect(await cluster.cluster('KEYSLOT', indexKey)).toBe(await cluster.cluster('KEYSLOT', user));
   });
@@ -129,7 +129,7 @@ describe('sessions on a three-master Redis Cluster', () => {
     expect((await browsers[0]!.post(`${b.url}/blog/write`, { writeBack: { revokeUser: true } })).status).toBe(200);
     for (const br of browsers) expect((await claimsOf(br, `${a.url}/blog/`)).sid).toBeNull();
     for (const sid of sids) expect(await cluster.exists(`${prefix}${sid}`)).toBe(0);
-    expect(await cluster.exists(`sgw:user:{${user}}`)).toBe(0);
+    expect(await cluster.exists(`sgw:${prefix}user:{${user}}`)).toBe(0);
     expect((await claimsOf(bystander, `${b.url}/shop/`)).sid).toBeTypeOf('string');
   });
 });

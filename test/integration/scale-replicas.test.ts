@@ -118,9 +118,9 @@ describe('revoking a user everywhere, across replicas', () => {
     await bystander.post(`${b.url}/shop/write`, { writeBack: { set: { user: { id: other } } } });
     const sids = await Promise.all([b1, b2, b3].map(async (br, i) => (await claimsOf(br, `${[b, a, b][i]!.url}/shop/`)).sid as string));
     expect(new Set(sids).size).toBe(3);
-    expect((await redis.smembers(`sgw:user:{${user}}`)).sort()).toEqual([...sids].sort());
+    expect((await redis.smembers(`sgw:${prefix}user:{${user}}`)).sort()).toEqual([...sids].sort());
     // The index expires with the sessions: never immortal, never shorter than a member.
-    const indexTtl = await redis.pttl(`sgw:user:{${user}}`);
+    const indexTtl = await redis.pttl(`sgw:${prefix}user:{${user}}`);
     expect(indexTtl).toBeGreaterThan(29 * 60_000);
     expect(indexTtl).toBeLessThanOrEqual(30 * 60_000);
 
@@ -131,7 +131,7 @@ describe('revoking a user everywhere, across replicas', () => {
       for (const via of [a, b]) expect(await claimsOf(br, `${via.url}/blog/`), `browser ${i + 1} via ${via.url}`).toMatchObject({ sid: null, data: {} });
     }
     for (const sid of sids) expect(await redis.exists(`${prefix}${sid}`)).toBe(0);
-    expect(await redis.exists(`sgw:user:{${user}}`)).toBe(0);
+    expect(await redis.exists(`sgw:${prefix}user:{${user}}`)).toBe(0);
     for (const via of [a, b]) expect((await claimsOf(bystander, `${via.url}/shop/`)).data).toEqual({ user: { id: other } });
   });
 });
