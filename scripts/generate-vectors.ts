@@ -42,6 +42,13 @@ const flip = (t: string, part: number) => {
   return parts.join('.');
 };
 const validToken = token(hs);
+/** The same signature bytes spelled with a non-zero unused bit in the last character. */
+const nonCanonical = (t: string) => {
+  const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  const sig = t.split('.')[2]!;
+  const last = ALPHABET.indexOf(sig.at(-1)!);
+  return `${t.slice(0, t.length - 1)}${ALPHABET[last ^ 1]}`;
+};
 /** Swaps the payload of a token and keeps its old signature. */
 const replacePayload = (t: string, edit: (payload: string) => string) => {
   const [h, p, sig] = t.split('.') as [string, string, string];
@@ -78,6 +85,7 @@ const tokenInvalid: TokenCase[] = [
   { name: 'HS256 token where EdDSA is expected', token: validToken, mount: 'shop', alg: 'EdDSA', now: NOW },
   { name: 'two parts', token: validToken.split('.').slice(0, 2).join('.'), mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'malformed base64 in payload', token: validToken.replace('.', '.*'), mount: 'shop', alg: 'HS256', now: NOW },
+  { name: 'non-canonical base64url signature (unused bits set)', token: nonCanonical(validToken), mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'base64url part whose length leaves remainder 1', token: `${validToken.split('.')[0]}.${validToken.split('.')[1]}.A`, mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'malformed JSON payload (signed)', token: signRaw(hs, '{"v":1,"aud":"shop"'), mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'payload is an array (signed)', token: signRaw(hs, '[1,2]'), mount: 'shop', alg: 'HS256', now: NOW },

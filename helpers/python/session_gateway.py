@@ -87,9 +87,13 @@ def b64url_decode(text, what="value"):
     if not _BASE64URL.fullmatch(text) or len(text) % 4 == 1:
         raise SessionGatewayError("malformed", f"{what} is not base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise SessionGatewayError("malformed", f"{what} is not base64url") from None
+    # Canonical only (PROTOCOL.md §3): set unused bits would let one value be spelled several ways.
+    if b64url_encode(data) != text:
+        raise SessionGatewayError("malformed", f"{what} is not canonical base64url")
+    return data
 
 
 def _reject_constant(name):

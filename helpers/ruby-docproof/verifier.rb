@@ -39,7 +39,10 @@ module SessionGateway
     fail!("malformed", "bad base64url length") if str.length % 4 == 1
     std = str.tr("-_", "+/")
     std += "=" * ((4 - std.length % 4) % 4)
-    std.unpack1("m")
+    bytes = std.unpack1("m")
+    # Added after PROTOCOL.md §3 was tightened (canonical spellings only).
+    fail!("malformed", "not canonical base64url") unless b64url_encode(bytes) == str
+    bytes
   end
 
   def b64url_encode(bytes)

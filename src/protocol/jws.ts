@@ -19,7 +19,10 @@ export function decodeSegment(segment: string, what: string): Buffer {
   if (!BASE64URL.test(segment) || segment.length % 4 === 1) {
     throw new ProtocolError('malformed', `${what} is not base64url`);
   }
-  return Buffer.from(segment, 'base64url');
+  const bytes = Buffer.from(segment, 'base64url');
+  // Canonical only: non-zero trailing bits would let one value be spelled several ways.
+  if (bytes.toString('base64url') !== segment) throw new ProtocolError('malformed', `${what} is not canonical base64url`);
+  return bytes;
 }
 
 export function parseJsonObject(bytes: Buffer, what: string): Record<string, unknown> {

@@ -64,7 +64,10 @@ sub b64url_decode {
   my ($text, $what) = @_;
   _fail('malformed', ($what // 'value') . ' is not base64url')
     unless defined $text && $text =~ /\A[A-Za-z0-9_-]*\z/ && length($text) % 4 != 1;
-  return decode_base64url($text);
+  my $bytes = decode_base64url($text);
+  # Canonical only (PROTOCOL.md section 3): set unused bits would spell one value several ways.
+  _fail('malformed', ($what // 'value') . ' is not canonical base64url') unless encode_base64url($bytes) eq $text;
+  return $bytes;
 }
 
 sub _json_object {
