@@ -77,6 +77,7 @@ export class RedisSessionStore implements SessionStore {
   readonly #aux: string;
   readonly #firstConnectWaitMs: number;
   #everReady = false;
+  #firstWait: Promise<void> | undefined;
 
   constructor(options: RedisStoreOptions) {
     this.#prefix = options.prefix;
@@ -128,10 +129,18 @@ export class RedisSessionStore implements SessionStore {
    */
   async #firstConnection(): Promise<void> {
     if (this.#everReady || this.client.status === 'ready') return;
-    await Promise.race([
-      new Promise((resolve) => this.client.once('ready', resolve)),
-      new Promise((resolve) => setTimeout(resolve, this.#firstConnectWaitMs).unref()),
-    ]);
+    // One shared wait, not one listener per request; a request arriving after it gave up fails fast.
+    this.#firstWait ??= new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.client.off('ready', done);
+        resolve();
+      };
+      const timer = setTimeout(done, this.#firstConnectWaitMs);
+      timer.unref();
+      this.client.once('ready', done);
+    });
+    await this.#firstWait;
   }
 
   async #run<T>(command: () => Promise<T>): Promise<T> {
