@@ -8,6 +8,12 @@ import { isOwnedHeader, WRITE_HEADER } from '../protocol/headers.ts';
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 /** Kept on the way in for WebSocket upgrades. */
 const UPGRADE_KEEP = new Set(['connection', 'upgrade']);
+/**
+ * Never removed because a client named them in Connection: without its framing header
+ * a body is forwarded unframed and the backend reads it as a second, unsanitised request
+ * (smuggling; test/integration/hostile-requests.test.ts).
+ */
+const FRAMING = new Set(['content-length', 'transfer-encoding', 'host']);
 
 /**
  * Cleans a client request's headers in place before forwarding. Returns how many
@@ -21,7 +27,7 @@ export function sanitiseRequestHeaders(headers: IncomingHttpHeaders, options: { 
   if (connection) {
     for (const name of connection.split(',')) {
       const n = name.trim().toLowerCase();
-      if (n && n !== 'close' && n !== 'keep-alive' && n !== 'upgrade' && !(options.upgrade && UPGRADE_KEEP.has(n))) delete headers[n];
+      if (n && n !== 'close' && n !== 'keep-alive' && n !== 'upgrade' && !FRAMING.has(n) && !(options.upgrade && UPGRADE_KEEP.has(n))) delete headers[n];
     }
   }
   for (const name of Object.keys(headers)) {
@@ -30,7 +36,10 @@ export function sanitiseRequestHeaders(headers: IncomingHttpHeaders, options: { 
       stripped++;
     }
   }
-  if (!options.upgrade) delete headers.connection;
+  // On an upgrade only "Upgrade" goes on: any other name listed would tell a proxy in
+  // front of the backend to drop that header, the gateway's own token included.
+  if (options.upgrade) headers.connection = 'Upgrade';
+  else delete headers.connection;
   // The gateway already answered 100-continue to the client; forwarding Expect would also
   // make http-proxy skip its proxyReq event (shared/FINDINGS.md).
   delete headers.expect;
@@ -42,6 +51,34 @@ export function sanitiseRequestHeaders(headers: IncomingHttpHeaders, options: { 
     delete headers.forwarded;
   }
   return stripped;
+}
+
+function cookieNameOf(setCookie: string): string {
+  const eq = setCookie.indexOf('=');
+  return eq === -1 ? '' : setCookie.slice(0, eq).trim();
+}
+
+/**
+ * Removes, in place, every Set-Cookie a backend sent for the gateway's own session
+ * cookie. The cookie is the gateway's like its headers are: a backend (compromised, or
+ * an express-session app sharing the name) could otherwise plant a session it holds in
+ * a visitor's browser (fixation, login CSRF) or log the visitor out. Returns how many went.
+ */
+export function dropSessionCookies(upstream: IncomingMessage, cookieName: string): number {
+  // First: node:http builds `headers` lazily from rawHeaders and their original count, so
+  // it must exist before rawHeaders shrinks.
+  const parsed = upstream.headers['set-cookie'];
+  if (!parsed) return 0;
+  const raw = upstream.rawHeaders;
+  let dropped = 0;
+  for (let i = raw.length - 2; i >= 0; i -= 2) {
+    if (raw[i]!.toLowerCase() === 'set-cookie' && cookieNameOf(raw[i + 1]!) === cookieName) {
+      raw.splice(i, 2);
+      dropped++;
+    }
+  }
+  if (dropped > 0) upstream.headers['set-cookie'] = parsed.filter((value) => cookieNameOf(value) !== cookieName);
+  return dropped;
 }
 
 /** Response headers for the client, and the write-back header if the backend sent one. */

@@ -27,13 +27,24 @@ export function createMountTable<M extends Mount>(mounts: readonly M[]): (path: 
 
 export type NormalisedTarget = { path: string; query: string } | { error: string };
 
-const NEEDS_WORK = /%2e|\/\.|\/\/|\\/i;
+const NEEDS_WORK = /%|\/\.|\/\/|\\/;
+const UNRESERVED = /^[A-Za-z0-9._~-]$/;
+
+/** RFC 3986 §6.2.2.2: a percent-encoded unreserved character is the character itself. */
+function decodeUnreserved(path: string): string {
+  return path.replace(/%([0-9A-Fa-f]{2})/g, (escape, hex: string) => {
+    const char = String.fromCharCode(Number.parseInt(hex, 16));
+    return UNRESERVED.test(char) ? char : escape;
+  });
+}
 
 /**
- * Resolves `.`/`..` segments (also when percent-encoded), collapses `//`, and refuses
- * encoded slashes and backslashes, whose meaning differs between the gateway and the
- * backend stacks behind it. The mount is matched on the result, and the upstream
- * receives the same result, so what the gateway routed is what the backend sees.
+ * Resolves `.`/`..` segments (also when percent-encoded), collapses `//`, decodes
+ * percent-encoded unreserved characters (so /shop/%61dmin is /shop/admin, as any
+ * decoding backend would read it), and refuses encoded slashes and backslashes, whose
+ * meaning differs between the gateway and the backend stacks behind it. The mount is
+ * matched on the result, and the upstream receives the same result, so what the gateway
+ * routed is what the backend sees.
  */
 export function normaliseTarget(url: string): NormalisedTarget {
   const q = url.indexOf('?');
@@ -43,17 +54,17 @@ export function normaliseTarget(url: string): NormalisedTarget {
   if (/%2f|%5c/i.test(rawPath)) return { error: 'encoded "/" or "\\" in the path' };
   if (!NEEDS_WORK.test(rawPath)) return { path: rawPath, query };
   if (rawPath.includes('\\')) return { error: 'backslash in the path' };
+  const decoded = rawPath.includes('%') ? decodeUnreserved(rawPath) : rawPath;
   const out: string[] = [];
-  for (const segment of rawPath.split('/').slice(1)) {
-    const plain = segment.replace(/%2e/gi, '.');
-    if (plain === '.' || segment === '') continue;
-    if (plain === '..') {
+  for (const segment of decoded.split('/').slice(1)) {
+    if (segment === '.' || segment === '') continue;
+    if (segment === '..') {
       out.pop();
       continue;
     }
     out.push(segment);
   }
-  const trailing = rawPath.endsWith('/') || /\/\.{1,2}$/.test(rawPath.replace(/%2e/gi, '.'));
+  const trailing = decoded.endsWith('/') || /\/\.{1,2}$/.test(decoded);
   const path = `/${out.join('/')}${trailing && out.length > 0 ? '/' : ''}`;
   return { path, query };
 }
