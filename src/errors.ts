@@ -29,6 +29,20 @@ export class GatewayError extends Error {
   }
 }
 
+/**
+ * A complete HTTP/1.1 error answer as raw bytes, for the places that hold a socket and
+ * no ServerResponse (refused upgrades, client errors).
+ */
+export function rawErrorResponse(status: number, reason: string): string {
+  return `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`;
+}
+
+/** The raw answer for a gateway error code. */
+export function rawGatewayError(code: GatewayErrorCode): string {
+  const { status, message } = GATEWAY_ERRORS[code];
+  return rawErrorResponse(status, message);
+}
+
 /** The one place an error becomes a response. */
 export function sendError(res: ServerResponse, code: GatewayErrorCode, extraHeaders: Record<string, string | string[]> = {}): void {
   if (res.headersSent) {

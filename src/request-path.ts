@@ -62,6 +62,22 @@ export function newRequestNonce(): string {
   return rid;
 }
 
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** A well-formed incoming X-Request-Id is kept (it ties logs across hops); anything else is replaced. */
+export function requestIdOf(req: IncomingMessage): string {
+  const incoming = req.headers['x-request-id'];
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+}
+
+/** Step 1's result: the context every later step works on. */
+export function newContext(req: IncomingMessage, state: PathState, mount: RuntimeMount, startedAt: number): RequestContext {
+  return {
+    state, mount, requestId: requestIdOf(req), startedAt, secure: isSecure(req, state.trustProxy),
+    loaded: null, rid: newRequestNonce(), cookies: [], upstreamStartedAt: startedAt, timedOut: false,
+  };
+}
+
 export function isSecure(req: IncomingMessage, trustProxy: boolean): boolean {
   if ((req.socket as { encrypted?: boolean }).encrypted) return true;
   if (!trustProxy) return false;

@@ -1,0 +1,62 @@
+/**
+ * Per-request accounting on the HTTP server: one count and one access-log line per
+ * request, whoever answered it, the in-flight count close() waits on, and every client
+ * socket (WebSockets included) so close() can cut what is left at its deadline.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { Metrics } from './metrics.ts';
+import { answeredByGateway } from './endpoints.ts';
+
+export interface RequestFacts {
+  /** The mount that served it, if any. */
+  mount: string | undefined;
+  requestId: string;
+  startedAt: number;
+}
+
+function statusClass(status: number): string {
+  return `${Math.floor(status / 100)}xx`;
+}
+
+export function instrumentServer(server: Server, metrics: Metrics, logger: Logger, factsOf: (req: IncomingMessage) => RequestFacts) {
+  // The HTTP server stops tracking a socket once it is upgraded, so close() needs this list.
+  const sockets = new Set<Duplex>();
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    metrics.openConnections.inc();
+    socket.once('close', () => {
+      sockets.delete(socket);
+      metrics.openConnections.dec();
+    });
+  });
+
+  // Labels: a mount name, '_gateway' for the gateway's own endpoints (logged at debug:
+  // probes are frequent) or '_none' when the gateway refused the request (no mount, bad
+  // path, shutting down). Mount names start with a letter or digit, so these never clash.
+  let inFlight = 0;
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const startedAt = performance.now();
+    inFlight++;
+    metrics.requestsInFlight.inc();
+    res.once('close', () => {
+      inFlight--;
+      metrics.requestsInFlight.dec();
+      const facts = factsOf(req);
+      const own = answeredByGateway.has(res);
+      const mount = facts.mount ?? (own ? '_gateway' : '_none');
+      const status = res.writableFinished ? res.statusCode : 'aborted';
+      metrics.requests.inc({ mount, status_class: typeof status === 'number' ? statusClass(status) : status });
+      const ms = Math.round((performance.now() - Math.min(startedAt, facts.startedAt)) * 10) / 10;
+      logger[own ? 'debug' : 'info']({ requestId: facts.requestId, method: req.method, mount, status, ms }, 'request');
+    });
+  });
+
+  return {
+    inFlight: () => inFlight,
+    destroySockets: () => {
+      for (const socket of sockets) socket.destroy();
+    },
+  };
+}
