@@ -51,28 +51,16 @@ export function readSessionCookie(header: string | undefined, settings: CookieSe
 /** express-session URI-encodes the value (`s%3A…`); so do we, for byte-identical cookies. */
 const EXPRESS_SESSION_ENCODING = { encode: encodeURIComponent };
 
-export function sessionCookie(settings: CookieSettings, secret: string, sid: string, expires: Date, secure: boolean): string {
-  return stringifySetCookie({
-    name: settings.name,
-    value: `s:${signature.sign(sid, secret)}`,
-    expires,
-    path: settings.path,
-    domain: settings.domain,
-    httpOnly: settings.httpOnly,
-    sameSite: settings.sameSite,
-    secure,
-  }, EXPRESS_SESSION_ENCODING);
+function setCookie(settings: CookieSettings, value: string, expires: Date, secure: boolean): string {
+  const { name, path, domain, httpOnly, sameSite } = settings;
+  return stringifySetCookie({ name, value, expires, path, domain, httpOnly, sameSite, secure }, EXPRESS_SESSION_ENCODING);
 }
 
+export function sessionCookie(settings: CookieSettings, secret: string, sid: string, expires: Date, secure: boolean): string {
+  return setCookie(settings, `s:${signature.sign(sid, secret)}`, expires, secure);
+}
+
+/** Same name, path and domain as the session cookie, so the browser drops that one. */
 export function clearedCookie(settings: CookieSettings, secure: boolean): string {
-  return stringifySetCookie({
-    name: settings.name,
-    value: '',
-    expires: new Date(0),
-    path: settings.path,
-    domain: settings.domain,
-    httpOnly: settings.httpOnly,
-    sameSite: settings.sameSite,
-    secure,
-  }, EXPRESS_SESSION_ENCODING);
+  return setCookie(settings, '', new Date(0), secure);
 }

@@ -100,27 +100,7 @@ describe('RFC 7396 §2, as properties', () => {
   });
 });
 
-describe('RFC 7396 Appendix A examples', () => {
-  it.each([
-    [{ a: 'b' }, { a: 'c' }, { a: 'c' }],
-    [{ a: 'b' }, { b: 'c' }, { a: 'b', b: 'c' }],
-    [{ a: 'b' }, { a: null }, {}],
-    [{ a: 'b', b: 'c' }, { a: null }, { b: 'c' }],
-    [{ a: ['b'] }, { a: 'c' }, { a: 'c' }],
-    [{ a: 'c' }, { a: ['b'] }, { a: ['b'] }],
-    [{ a: { b: 'c' } }, { a: { b: 'd', c: null } }, { a: { b: 'd' } }],
-    [{ a: [{ b: 'c' }] }, { a: [1] }, { a: [1] }],
-    [['a', 'b'], ['c', 'd'], ['c', 'd']],
-    [{ a: 'b' }, ['c'], ['c']],
-    [{ a: 'foo' }, null, null],
-    [{ a: 'foo' }, 'bar', 'bar'],
-    [{ e: null }, { a: 1 }, { e: null, a: 1 }],
-    [[1, 2], { a: 'b', c: null }, { a: 'b' }],
-    [{}, { a: { bb: { ccc: null } } }, { a: { bb: {} } }],
-  ] as const)('%j + %j = %j', (target, patch, expected) => {
-    expect(applyMergePatch(target, patch)).toEqual(expected);
-  });
-});
+// RFC 7396 Appendix A's examples run in test/unit/protocol/merge-patch.test.ts.
 
 describe('guards for patches from a backend', () => {
   const unsafeArb = fc.constantFrom(...UNSAFE_KEYS);
