@@ -15,13 +15,14 @@ export class MemorySessionStore implements SessionStore {
   readonly kind = 'memory';
   readonly #sessions: LRUCache<string, Entry>;
   readonly #aux: LRUCache<string, string>;
-  readonly #users: LRUCache<string, Set<string>>;
+  /** user → (sid → end time, ms): like Redis's sorted set, ended sessions drop out. */
+  readonly #users: LRUCache<string, Map<string, number>>;
   #counter = 0;
 
   constructor(maxSessions: number) {
     this.#sessions = new LRUCache<string, Entry>({ max: maxSessions, ttlAutopurge: false });
     this.#aux = new LRUCache<string, string>({ max: maxSessions });
-    this.#users = new LRUCache<string, Set<string>>({ max: maxSessions });
+    this.#users = new LRUCache<string, Map<string, number>>({ max: maxSessions });
   }
 
   /** How many sessions are held (for tests and the soak benchmark). */
@@ -77,19 +78,22 @@ export class MemorySessionStore implements SessionStore {
   }
 
   async indexUser(user: string, sid: string, ttlMs: number): Promise<void> {
-    const set = this.#users.get(user) ?? new Set<string>();
-    set.add(sid);
+    const now = Date.now();
+    const sessions = this.#users.get(user) ?? new Map<string, number>();
+    for (const [id, endsAt] of sessions) if (endsAt <= now) sessions.delete(id);
+    sessions.set(sid, now + ttlMs);
     const remaining = this.#users.getRemainingTTL(user);
-    this.#users.set(user, set, { ttl: Math.max(ttlMs, Number.isFinite(remaining) ? remaining : 0) });
+    this.#users.set(user, sessions, { ttl: Math.max(ttlMs, Number.isFinite(remaining) ? remaining : 0) });
   }
 
   async sessionsOfUser(user: string): Promise<string[]> {
-    return [...(this.#users.get(user) ?? [])];
+    const now = Date.now();
+    return [...(this.#users.get(user) ?? [])].filter(([, endsAt]) => endsAt > now).map(([sid]) => sid);
   }
 
   async unindexUser(user: string, sids: string[]): Promise<void> {
-    const set = this.#users.get(user);
-    if (set) for (const sid of sids) set.delete(sid);
+    const sessions = this.#users.get(user);
+    if (sessions) for (const sid of sids) sessions.delete(sid);
   }
 
   isReady(): boolean {

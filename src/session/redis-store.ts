@@ -26,9 +26,16 @@ if redis.sha1hex(cur) ~= ARGV[1] then return -1 end
 redis.call('DEL', KEYS[1])
 return 1`;
 
-/** Add to the user's set and extend the set's TTL only upwards (it must outlive every member). */
+/**
+ * The user's index is a sorted set scored by each session's end time: adding one also
+ * drops the ids whose sessions have ended (O(log n), one key, so cluster-safe), and the
+ * key's TTL only moves upwards (it must outlive its longest session).
+ * ARGV: sid, ttl ms, now ms.
+ */
 const INDEX_USER = `
-redis.call('SADD', KEYS[1], ARGV[1])
+local now = tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1`;
@@ -36,7 +43,7 @@ return 1`;
 type ScriptClient = (Redis | Cluster) & {
   casSet(key: string, version: string, raw: string, ttl: number): Promise<number>;
   casDel(key: string, version: string): Promise<number>;
-  indexUser(key: string, sid: string, ttl: number): Promise<number>;
+  indexUser(key: string, sid: string, ttl: number, now: number): Promise<number>;
 };
 
 export interface RedisStoreOptions {
@@ -59,8 +66,6 @@ export interface RedisStoreOptions {
  * for two deployments that share one Redis with different prefixes.
  */
 export const AUX_PREFIX = 'sgw:';
-/** A user's index is pruned of ended sessions once it holds more ids than this. */
-export const USER_INDEX_PRUNE_AT = 16;
 
 export function versionOf(raw: string): string {
   return createHash('sha1').update(raw, 'utf8').digest('hex');
@@ -189,27 +194,17 @@ export class RedisSessionStore implements SessionStore {
     return `${this.#aux}user:{${user}}`;
   }
 
-  /**
-   * Adds the session to its user's index. Ids of ended sessions are pruned once the set
-   * grows past USER_INDEX_PRUNE_AT, so a user who logs in often does not grow it forever;
-   * the check is one EXISTS per id (session keys live in other cluster slots).
-   */
   async indexUser(user: string, sid: string, ttlMs: number): Promise<void> {
-    const key = this.#userKey(user);
-    await this.#run(() => this.client.indexUser(key, sid, ttlMs));
-    const members = await this.#run(() => this.client.smembers(key));
-    if (members.length <= USER_INDEX_PRUNE_AT) return;
-    const alive = await this.#run(() => Promise.all(members.map((m) => this.client.exists(this.#key(m)))));
-    const ended = members.filter((_, i) => alive[i] === 0);
-    if (ended.length > 0) await this.#run(() => this.client.srem(key, ...ended));
+    await this.#run(() => this.client.indexUser(this.#userKey(user), sid, ttlMs, Date.now()));
   }
 
   async sessionsOfUser(user: string): Promise<string[]> {
-    return this.#run(() => this.client.smembers(this.#userKey(user)));
+    // Sessions still within their lifetime; ended ones are pruned on the next index.
+    return this.#run(() => this.client.zrangebyscore(this.#userKey(user), Date.now(), '+inf'));
   }
 
   async unindexUser(user: string, sids: string[]): Promise<void> {
-    if (sids.length > 0) await this.#run(() => this.client.srem(this.#userKey(user), ...sids));
+    if (sids.length > 0) await this.#run(() => this.client.zrem(this.#userKey(user), ...sids));
   }
 
   isReady(): boolean {

@@ -118,7 +118,7 @@ describe('revoking a user everywhere, across replicas', () => {
     await bystander.post(`${b.url}/shop/write`, { writeBack: { set: { user: { id: other } } } });
     const sids = await Promise.all([b1, b2, b3].map(async (br, i) => (await claimsOf(br, `${[b, a, b][i]!.url}/shop/`)).sid as string));
     expect(new Set(sids).size).toBe(3);
-    expect((await redis.smembers(`sgw:${prefix}user:{${user}}`)).sort()).toEqual([...sids].sort());
+    expect((await redis.zrange(`sgw:${prefix}user:{${user}}`, '0', '-1')).sort()).toEqual([...sids].sort());
     // The index expires with the sessions: never immortal, never shorter than a member.
     const indexTtl = await redis.pttl(`sgw:${prefix}user:{${user}}`);
     expect(indexTtl).toBeGreaterThan(29 * 60_000);

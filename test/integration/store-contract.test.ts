@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { MemorySessionStore } from '../../src/session/memory-store.ts';
-import { RedisSessionStore, USER_INDEX_PRUNE_AT } from '../../src/session/redis-store.ts';
+import { RedisSessionStore } from '../../src/session/redis-store.ts';
 import type { SessionStore } from '../../src/session/store.ts';
 
 const stores: Array<[string, () => SessionStore]> = [
@@ -106,24 +106,27 @@ describe.each(stores)('%s store contract', (_kind, make) => {
     expect(await store.sessionsOfUser(user)).toEqual(['b']);
   });
 
-  it('a user index outlives its longest session, never shortened by a shorter one', async () => {
+  it('a user index lists only sessions within their lifetime, and outlives the longest', async () => {
     const user = `u-${sid()}`;
     await store.indexUser(user, 'long', 60_000);
     await store.indexUser(user, 'short', 200);
-    await sleep(350);
     expect((await store.sessionsOfUser(user)).sort()).toEqual(['long', 'short']);
+    await sleep(350);
+    expect(await store.sessionsOfUser(user)).toEqual(['long']);
   });
+
 });
 
 describe('redis store: the user index does not grow forever', () => {
-  it('prunes ids of ended sessions once it holds more than USER_INDEX_PRUNE_AT', async () => {
-    const store = new RedisSessionStore({ url: inject('redisUrl'), prefix: `sess:p${randomBytes(4).toString('hex')}:` });
+  it('drops ids whose sessions have ended whenever a session is added', async () => {
+    const prefix = `sess:p${randomBytes(4).toString('hex')}:`;
+    const store = new RedisSessionStore({ url: inject('redisUrl'), prefix });
     opened.push(store);
     const user = `u-${randomBytes(6).toString('hex')}`;
-    await store.create('alive', '{}', 60_000);
+    for (let i = 0; i < 50; i++) await store.indexUser(user, `short-${i}`, 100);
+    await sleep(150);
     await store.indexUser(user, 'alive', 60_000);
-    for (let i = 0; i < USER_INDEX_PRUNE_AT; i++) await store.indexUser(user, `ended-${i}`, 60_000);
-    // The 17th id pushed the set past the bound: every id without a session went.
     expect(await store.sessionsOfUser(user)).toEqual(['alive']);
+    expect(await store.client.zcard(`sgw:${prefix}user:{${user}}`)).toBe(1); // the 50 ended ids are gone from Redis too
   });
 });
