@@ -19,6 +19,7 @@ import { normaliseTarget, upstreamPath } from './proxy/mounts.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { loadSession, newContext, requestIdOf, tokenHeaders, type PathState, type RequestContext } from './request-path.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
+import { createCookieReader } from './session/cookie.ts';
 import { createStore } from './session/create-store.ts';
 import { SessionManager } from './session/sessions.ts';
 import { StoreUnavailableError, type SessionStore } from './session/store.ts';
@@ -100,6 +101,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
       }),
       cookie,
       secrets: session.secrets,
+      readCookie: createCookieReader(cookie, session.secrets),
       secureCookie: session.cookie.secure,
       trustProxy: config.trustProxy,
       maxTokenBytes: config.signing.maxTokenBytes,

@@ -15,7 +15,7 @@ import { verifyWriteBack } from './protocol/write-back.ts';
 import { RESERVED_SESSION_KEYS } from './config/checks.ts';
 import { splitResponseHeaders } from './proxy/headers.ts';
 import type { RuntimeMount } from './runtime.ts';
-import { clearedCookie, readSessionCookie, sessionCookie, type CookieSettings } from './session/cookie.ts';
+import { clearedCookie, sessionCookie, type CookieReading, type CookieSettings } from './session/cookie.ts';
 import { deadlinesOf, type Deadlines } from './session/record.ts';
 import type { LoadedSession, SessionManager } from './session/sessions.ts';
 import { StoreUnavailableError } from './session/store.ts';
@@ -25,6 +25,8 @@ export interface PathState {
   readonly sessions: SessionManager;
   readonly cookie: CookieSettings;
   readonly secrets: readonly string[];
+  /** Verifies the session cookie (cached per signed value). */
+  readonly readCookie: (header: string | undefined) => CookieReading;
   readonly secureCookie: boolean | 'auto';
   readonly trustProxy: boolean;
   readonly maxTokenBytes: number;
@@ -105,7 +107,7 @@ function clearSessionCookie(ctx: RequestContext): void {
  */
 export async function loadSession(ctx: RequestContext, cookieHeader: string | undefined): Promise<void> {
   const { state } = ctx;
-  const reading = readSessionCookie(cookieHeader, state.cookie, state.secrets);
+  const reading = state.readCookie(cookieHeader);
   if (reading.kind === 'none') return;
   if (reading.kind === 'invalid') {
     state.logger.info({ event: 'cookie_refused', reason: reading.reason, requestId: ctx.requestId }, 'session cookie refused; visitor treated as anonymous');

@@ -4,6 +4,7 @@
  * Secrets rotate: all listed secrets verify, the first signs.
  */
 import { parseCookie, stringifySetCookie } from 'cookie';
+import { LRUCache } from 'lru-cache';
 import signature from 'cookie-signature';
 
 export interface CookieSettings {
@@ -46,6 +47,32 @@ export function readSessionCookie(header: string | undefined, settings: CookieSe
     if (sid !== false && sid.length > 0) return { kind: 'valid', sid, stale: i > 0 };
   }
   return { kind: 'invalid', reason: 'bad_signature' };
+}
+
+/** Verified Cookie headers kept per reader: the HMAC check then runs once per header, not per request. */
+export const VERIFIED_COOKIE_CACHE_ENTRIES = 10_000;
+/** Bound on the cached headers' total length, since a client controls its other cookies. */
+export const VERIFIED_COOKIE_CACHE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * readSessionCookie with a cache of Cookie headers whose session cookie already verified.
+ * Only successes are cached, so a forged value is checked, and refused, every time.
+ * Built per config: a reload with new secrets starts empty.
+ */
+export function createCookieReader(settings: CookieSettings, secrets: readonly string[]): (header: string | undefined) => CookieReading {
+  const verified = new LRUCache<string, CookieReading & { kind: 'valid' }>({
+    max: VERIFIED_COOKIE_CACHE_ENTRIES,
+    maxSize: VERIFIED_COOKIE_CACHE_BYTES,
+    sizeCalculation: (_reading, header) => header.length,
+  });
+  return function readCookie(header) {
+    if (!header || !header.includes(settings.name)) return { kind: 'none' };
+    const cached = verified.get(header);
+    if (cached) return cached;
+    const reading = readSessionCookie(header, settings, secrets);
+    if (reading.kind === 'valid') verified.set(header, reading);
+    return reading;
+  };
 }
 
 /** express-session URI-encodes the value (`s%3A…`); so do we, for byte-identical cookies. */
