@@ -71,6 +71,18 @@ export function versionOf(raw: string): string {
   return createHash('sha1').update(raw, 'utf8').digest('hex');
 }
 
+/** The version (a SHA-1 of the text) is only needed for writes, so it is computed on first use. */
+class StoredValue implements StoredSession {
+  readonly raw: string;
+  #version: string | undefined;
+  constructor(raw: string) {
+    this.raw = raw;
+  }
+  get version(): string {
+    return (this.#version ??= versionOf(this.raw));
+  }
+}
+
 function castResult(code: number): CasResult {
   return code === 1 ? 'ok' : code === 0 ? 'gone' : 'conflict';
 }
@@ -159,7 +171,7 @@ export class RedisSessionStore implements SessionStore {
 
   async get(sid: string): Promise<StoredSession | null> {
     const raw = await this.#run(() => this.client.get(this.#key(sid)));
-    return raw === null ? null : { raw, version: versionOf(raw) };
+    return raw === null ? null : new StoredValue(raw);
   }
 
   async create(sid: string, raw: string, ttlMs: number): Promise<boolean> {
