@@ -20,22 +20,36 @@ describe.skipIf(!hasPlack)('a PSGI app behind the gateway shares the session wit
   let node: TestBackend;
   let gw: StartedGateway;
 
+  /**
+   * Starts plackup on a free port and waits until the PSGI app itself answers there (its
+   * JSON has `visits`): another test's server may grab a "free" port first, in which case
+   * plackup exits and we try another port.
+   */
+  async function startPlack(): Promise<number> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const port = await freePort();
+      const child = spawn('plackup', ['-I', 'helpers/perl/lib', '-s', 'HTTP::Server::PSGI', '--host', '127.0.0.1', '-p', String(port), 'helpers/perl/examples/app.psgi'], {
+        env: { ...process.env, SESSION_GATEWAY_MOUNT: 'psgi', SESSION_GATEWAY_KEYS: `k1:${deriveMountKeyText(SIGNING_SECRET, 'psgi')}` },
+        stdio: 'ignore',
+      });
+      plack = child;
+      for (let i = 0; i < 100 && child.exitCode === null; i++) {
+        const reply = await send(`http://127.0.0.1:${port}/`).catch(() => null);
+        if (reply && reply.body.includes('"visits"')) return port;
+        await sleep(100);
+      }
+      child.kill('SIGTERM');
+    }
+    throw new Error('plackup did not start (3 ports tried, 10 s each)');
+  }
+
   beforeAll(async () => {
-    const port = await freePort();
-    plack = spawn('plackup', ['-I', 'helpers/perl/lib', '-s', 'HTTP::Server::PSGI', '--host', '127.0.0.1', '-p', String(port), 'helpers/perl/examples/app.psgi'], {
-      env: { ...process.env, SESSION_GATEWAY_MOUNT: 'psgi', SESSION_GATEWAY_KEYS: `k1:${deriveMountKeyText(SIGNING_SECRET, 'psgi')}` },
-      stdio: 'ignore',
-    });
+    const port = await startPlack();
     node = await startBackend('node', SIGNING_SECRET);
     gw = await startGateway(baseConfig([
       { name: 'psgi', prefix: '/psgi', upstream: `http://127.0.0.1:${port}`, read: ['user', 'logins', 'visits'], write: ['user', 'logins', 'visits'] },
       { name: 'node', prefix: '/node', upstream: node.url, read: ['user', 'logins'], write: ['user'] },
     ]));
-    for (let i = 0; i < 100; i++) {
-      if ((await send(`http://127.0.0.1:${port}/`).catch(() => null))?.status) return;
-      await sleep(100);
-    }
-    throw new Error('plackup did not start within 10 s');
   });
 
   afterAll(async () => {
