@@ -17,7 +17,7 @@ import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { sanitiseRequestHeaders } from './proxy/headers.ts';
 import { normaliseTarget, upstreamPath } from './proxy/mounts.ts';
 import { createUpstream } from './proxy/upstream.ts';
-import { loadSession, newContext, requestIdOf, tokenHeaders, type PathState, type RequestContext } from './request-path.ts';
+import { loadSession, newContext, requestIdOf, sessionCookieOf, tokenHeaders, type PathState, type RequestContext } from './request-path.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
 import { createCookieReader } from './session/cookie.ts';
 import { createStore } from './session/create-store.ts';
@@ -123,8 +123,9 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
   /**
    * Steps 1-3, the same for requests and WebSocket upgrades: match the mount on the
    * normalised path, clean the headers, load the session, sign it for this mount.
+   * Synchronous unless there is a session to load: most requests never wait on a promise.
    */
-  async function admit(req: IncomingMessage, s: State, upgrade: boolean): Promise<Admission> {
+  function admit(req: IncomingMessage, s: State, upgrade: boolean): Admission | Promise<Admission> {
     const startedAt = performance.now();
     const target = normaliseTarget(req.url ?? '/');
     if ('error' in target) return { kind: 'refuse', code: 'SGW_ERR_BAD_PATH' };
@@ -142,30 +143,42 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     contexts.set(req, ctx);
     const url = upstreamPath(mount, target.path) + target.query;
     if (!mount.config.session) return { kind: 'forward', ctx, url, headers: { 'x-request-id': ctx.requestId } };
-    try {
-      await loadSession(ctx, req.headers.cookie);
-    } catch (error) {
-      if (!(error instanceof StoreUnavailableError)) throw error;
-      logger.error({ event: 'store_unavailable', err: error.message, requestId: ctx.requestId }, 'session store unavailable');
-      return { kind: 'refuse', code: 'SGW_ERR_STORE_UNAVAILABLE' };
-    }
-    return { kind: 'forward', ctx, url, headers: tokenHeaders(ctx) };
+    const cookie = sessionCookieOf(ctx, req.headers.cookie);
+    if (!cookie) return { kind: 'forward', ctx, url, headers: tokenHeaders(ctx) };
+    return loadSession(ctx, cookie).then(
+      (): Admission => ({ kind: 'forward', ctx, url, headers: tokenHeaders(ctx) }),
+      (error: unknown): Admission => {
+        if (!(error instanceof StoreUnavailableError)) throw error;
+        logger.error({ event: 'store_unavailable', err: error.message, requestId: ctx.requestId }, 'session store unavailable');
+        return { kind: 'refuse', code: 'SGW_ERR_STORE_UNAVAILABLE' };
+      },
+    );
   }
 
-  async function handleRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = req.url ?? '/';
-    if (url.startsWith(GATEWAY_PATH_PREFIX)) return endpoints(req, res, url.split('?')[0]!);
-    const s = state;
-    s.inflight++;
-    res.once('close', () => release(s));
-    const admission = await admit(req, s, false);
-    if (admission.kind === 'own') return endpoints(req, res, admission.path);
+  function proceed(req: IncomingMessage, res: ServerResponse, admission: Admission): void {
+    if (admission.kind === 'own') return void endpoints(req, res, admission.path);
     if (admission.kind === 'refuse') {
       return sendError(res, admission.code, admission.code === 'SGW_ERR_SHUTTING_DOWN' ? { connection: 'close' } : {});
     }
     // 4. Forward; steps 5-6 run in respond() when the upstream answers.
     req.url = admission.url;
     upstream.forward(req, res, admission.ctx, admission.headers);
+  }
+
+  function handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    if (url.startsWith(GATEWAY_PATH_PREFIX)) return void endpoints(req, res, url.split('?')[0]!).catch((error: unknown) => unexpected(res, error));
+    const s = state;
+    s.inflight++;
+    res.once('close', () => release(s));
+    const admission = admit(req, s, false);
+    if (admission instanceof Promise) admission.then((a) => proceed(req, res, a)).catch((error: unknown) => unexpected(res, error));
+    else proceed(req, res, admission);
+  }
+
+  function unexpected(res: ServerResponse, error: unknown): void {
+    logger.error({ event: 'request_failed', err: (error as Error).stack }, 'unexpected error on the request path');
+    sendError(res, 'SGW_ERR_UPSTREAM_FAILED');
   }
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -186,10 +199,11 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     connectionsCheckingInterval: Math.max(50, Math.min(MAX_TIMEOUT_CHECK_INTERVAL_MS, Math.floor(Math.min(listen.headersTimeout, listen.requestTimeout) / 4))),
     keepAliveTimeout: 5000,
   }, (req, res) => {
-    handleRequest(req, res).catch((error: unknown) => {
-      logger.error({ event: 'request_failed', err: (error as Error).stack }, 'unexpected error on the request path');
-      sendError(res, 'SGW_ERR_UPSTREAM_FAILED');
-    });
+    try {
+      handleRequest(req, res);
+    } catch (error) {
+      unexpected(res, error);
+    }
   });
   server.on('upgrade', (req, socket, head) => {
     handleUpgrade(req, socket, head).catch((error: unknown) => {

@@ -101,19 +101,28 @@ function clearSessionCookie(ctx: RequestContext): void {
 }
 
 /**
- * Step 2: read the cookie and load the session (one store round trip). Slides the idle
- * deadline at most once per refresh interval, without holding the request for it.
- * Throws StoreUnavailableError when the store is down.
+ * Step 2a: the session id from the cookie, or null for an anonymous visitor (no cookie,
+ * or one that does not verify: logged, then treated as none). Synchronous, so requests
+ * without a session never wait on a promise.
  */
-export async function loadSession(ctx: RequestContext, cookieHeader: string | undefined): Promise<void> {
-  const { state } = ctx;
-  const reading = state.readCookie(cookieHeader);
-  if (reading.kind === 'none') return;
+export function sessionCookieOf(ctx: RequestContext, cookieHeader: string | undefined): { sid: string; stale: boolean } | null {
+  const reading = ctx.state.readCookie(cookieHeader);
+  if (reading.kind === 'none') return null;
   if (reading.kind === 'invalid') {
-    state.logger.info({ event: 'cookie_refused', reason: reading.reason, requestId: ctx.requestId }, 'session cookie refused; visitor treated as anonymous');
-    return;
+    ctx.state.logger.info({ event: 'cookie_refused', reason: reading.reason, requestId: ctx.requestId }, 'session cookie refused; visitor treated as anonymous');
+    return null;
   }
-  const loaded = await state.sessions.load(reading.sid);
+  return reading;
+}
+
+/**
+ * Step 2b: load the session (one store round trip). Slides the idle deadline at most
+ * once per refresh interval, without holding the request for it. Throws
+ * StoreUnavailableError when the store is down.
+ */
+export async function loadSession(ctx: RequestContext, cookie: { sid: string; stale: boolean }): Promise<void> {
+  const { state } = ctx;
+  const loaded = await state.sessions.load(cookie.sid);
   if (!loaded) {
     clearSessionCookie(ctx);
     return;
@@ -127,7 +136,7 @@ export async function loadSession(ctx: RequestContext, cookieHeader: string | un
     state.sessions.refresh(loaded).catch((error: unknown) => {
       state.logger.warn({ event: 'refresh_failed', err: (error as Error).message, requestId: ctx.requestId }, 'idle refresh not stored');
     });
-  } else if (reading.stale) {
+  } else if (cookie.stale) {
     // Signed with an older secret: re-sign with the newest, so the old one can be retired.
     setSessionCookie(ctx, loaded.sid, loaded.deadlines);
   }
@@ -224,7 +233,7 @@ export async function applyWriteBack(ctx: RequestContext, header: string, duplic
  * closes the client connection instead of leaving it hanging (shared/FINDINGS.md).
  */
 export async function respond(ctx: RequestContext, upstream: IncomingMessage, res: ServerResponse): Promise<void> {
-  ctx.state.metrics.upstreamDuration.observe({ mount: ctx.mount.name }, (performance.now() - ctx.upstreamStartedAt) / 1000);
+  ctx.state.metrics.upstreamDurationOf(ctx.mount.name).observe((performance.now() - ctx.upstreamStartedAt) / 1000);
   upstream.on('close', () => {
     if (!upstream.complete) res.destroy();
   });

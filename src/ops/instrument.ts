@@ -47,7 +47,7 @@ export function instrumentServer(server: Server, metrics: Metrics, logger: Logge
       const own = answeredByGateway.has(res);
       const mount = facts.mount ?? (own ? '_gateway' : '_none');
       const status = res.writableFinished ? res.statusCode : 'aborted';
-      metrics.requests.inc({ mount, status_class: typeof status === 'number' ? statusClass(status) : status });
+      metrics.requestsOf(mount, typeof status === 'number' ? statusClass(status) : status).inc();
       const ms = Math.round((performance.now() - Math.min(startedAt, facts.startedAt)) * 10) / 10;
       logger[own ? 'debug' : 'info']({ requestId: facts.requestId, method: req.method, mount, status, ms }, 'request');
     });
