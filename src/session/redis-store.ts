@@ -160,13 +160,19 @@ export class RedisSessionStore implements SessionStore {
     await this.#firstWait;
   }
 
-  async #run<T>(command: () => Promise<T>): Promise<T> {
-    try {
-      await this.#firstConnection();
-      return await command();
-    } catch (error) {
+  #run<T>(command: () => Promise<T>): Promise<T> {
+    const unavailable = (error: unknown): never => {
       throw new StoreUnavailableError(error);
+    };
+    // Once connected, no extra await per command: this runs on every session read.
+    if (this.#everReady) {
+      try {
+        return command().catch(unavailable);
+      } catch (error) {
+        return Promise.reject(new StoreUnavailableError(error));
+      }
     }
+    return this.#firstConnection().then(command).catch(unavailable);
   }
 
   async get(sid: string): Promise<StoredSession | null> {
