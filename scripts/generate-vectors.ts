@@ -81,6 +81,7 @@ const tokenInvalid: TokenCase[] = [
   { name: 'wrong audience (HS256)', token: token(hs, { audJson: '"blog"' }), mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'stale: one second past exp + skew', token: validToken, mount: 'shop', alg: 'HS256', now: NOW + 71 },
   { name: 'future issue time', token: validToken, mount: 'shop', alg: 'HS256', now: NOW - 11 },
+  { name: 'wrong alg is named before a malformed payload (check order, PROTOCOL.md §4.3)', token: `${b64('{"alg":"HS512","kid":"2026-11","typ":"JWT"}')}.*bad*.`, mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'alg none', token: `${b64('{"alg":"none","kid":"2026-11","typ":"JWT"}')}.${validToken.split('.')[1]}.`, mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'HS256 token where EdDSA is expected', token: validToken, mount: 'shop', alg: 'EdDSA', now: NOW },
   { name: 'two parts', token: validToken.split('.').slice(0, 2).join('.'), mount: 'shop', alg: 'HS256', now: NOW },

@@ -211,10 +211,8 @@ def _verify_compact(token, keys, alg):
     parts = token.split(".")
     if len(parts) != 3:
         raise SessionGatewayError("malformed", "a JWS has three dot-separated parts")
-    header_raw, payload_raw, signature = (
-        b64url_decode(p, what) for p, what in zip(parts, ("the JWS header", "the JWS payload", "the JWS signature"))
-    )
-    header = _json_object(header_raw, "the JWS header")
+    # Order as PROTOCOL.md §4.3: the header first (alg, kid), then the other two parts.
+    header = _json_object(b64url_decode(parts[0], "the JWS header"), "the JWS header")
     if header.get("alg") != alg:
         raise SessionGatewayError("unsupported_algorithm", f"expected alg {alg}, got {header.get('alg')!r}")
     kid = header.get("kid")
@@ -222,6 +220,8 @@ def _verify_compact(token, keys, alg):
         raise SessionGatewayError("malformed", "the JWS header has no kid")
     if kid not in keys:
         raise SessionGatewayError("unknown_key", f"no key with kid {kid!r}")
+    payload_raw = b64url_decode(parts[1], "the JWS payload")
+    signature = b64url_decode(parts[2], "the JWS signature")
     signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
     if not _check_signature(alg, keys[kid], signing_input, signature):
         raise SessionGatewayError("bad_signature", "the signature does not match")

@@ -116,12 +116,12 @@ module SessionGateway
   def verify_jws(token, keys:, alg:)
     parts = token.split(".", -1)
     fail!("malformed", "expected 3 parts, got #{parts.length}") unless parts.length == 3
-    h_bytes, p_bytes, sig = parts.map { |p| b64url_decode(p) }
-    header = parse_json_object(h_bytes)
+    header = parse_json_object(b64url_decode(parts[0]))  # header first (§4.3 as later clarified)
     fail!("unsupported_algorithm", header["alg"].inspect) unless header["alg"] == alg
     fail!("malformed", "kid is not a string") unless header["kid"].is_a?(String)
     key = keys[header["kid"]]
     fail!("unknown_key", header["kid"]) if key.nil?
+    p_bytes, sig = b64url_decode(parts[1]), b64url_decode(parts[2])
     input = "#{parts[0]}.#{parts[1]}" # bytes as received
     fail!("bad_signature") unless signature_ok?(alg, key, input, sig)
     [header, parse_json_object(p_bytes)]

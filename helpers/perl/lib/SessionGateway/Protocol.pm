@@ -188,16 +188,18 @@ sub _verify_compact {
   my ($token, $keys, $alg) = @_;
   my @parts = split /\./, $token, -1;
   _fail('malformed', 'a JWS has three dot-separated parts') unless @parts == 3;
-  my @raw = map { b64url_decode($parts[$_], ('the JWS header', 'the JWS payload', 'the JWS signature')[$_]) } 0 .. 2;
-  my $header = _json_object($raw[0], 'the JWS header');
+  # Order as PROTOCOL.md section 4.3: the header first (alg, kid), then the other two parts.
+  my $header = _json_object(b64url_decode($parts[0], 'the JWS header'), 'the JWS header');
   my $got = $header->{alg};
   _fail('unsupported_algorithm', "expected alg $alg") unless _is_string($got) && $got eq $alg;
   my $kid = $header->{kid};
   _fail('malformed', 'the JWS header has no kid') unless _is_string($kid);
   _fail('unknown_key', "no key with kid '$kid'") unless exists $keys->{$kid};
+  my $payload   = b64url_decode($parts[1], 'the JWS payload');
+  my $signature = b64url_decode($parts[2], 'the JWS signature');
   _fail('bad_signature', 'the signature does not match')
-    unless _signature_ok($alg, $keys->{$kid}, "$parts[0].$parts[1]", $raw[2]);
-  return ($kid, _json_object($raw[1], 'the JWS payload'));
+    unless _signature_ok($alg, $keys->{$kid}, "$parts[0].$parts[1]", $signature);
+  return ($kid, _json_object($payload, 'the JWS payload'));
 }
 
 # Steps 6-7: version and field types, as the reference verifier checks them.
