@@ -1,7 +1,8 @@
 /**
  * The request path, in order: match mount → load session → sign → forward →
  * apply write-back → respond. Every step is a named function over a RequestContext;
- * gateway.ts wires them to the HTTP server and http-proxy.
+ * gateway.ts runs steps 1-3 (admit) and wires the server; proxy/upstream.ts forwards and
+ * calls respond() when the upstream answers.
  */
 import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
@@ -25,7 +26,7 @@ export interface PathState {
   readonly sessions: SessionManager;
   readonly cookie: CookieSettings;
   readonly secrets: readonly string[];
-  /** Verifies the session cookie (cached per signed value). */
+  /** Verifies the session cookie (cached per Cookie header). */
   readonly readCookie: (header: string | undefined) => CookieReading;
   readonly secureCookie: boolean | 'auto';
   readonly trustProxy: boolean;
