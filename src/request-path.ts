@@ -238,7 +238,11 @@ export async function respond(ctx: RequestContext, upstream: IncomingMessage, re
   upstream.on('close', () => {
     if (!upstream.complete) res.destroy();
   });
-  const { headers, writeBack, duplicateWriteBack } = splitResponseHeaders(upstream);
+  const { headers, writeBack, duplicateWriteBack, droppedSessionCookies } = splitResponseHeaders(upstream, ctx.state.cookie.name);
+  if (droppedSessionCookies > 0) {
+    ctx.state.logger.warn({ event: 'backend_session_cookie_dropped', mount: ctx.mount.name, count: droppedSessionCookies, requestId: ctx.requestId },
+      'backend tried to set the gateway\'s session cookie; dropped');
+  }
   if (writeBack !== undefined && !(await applyWriteBack(ctx, writeBack, duplicateWriteBack, res))) {
     upstream.resume();
     return;

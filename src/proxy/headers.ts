@@ -58,52 +58,46 @@ function cookieNameOf(setCookie: string): string {
   return eq === -1 ? '' : setCookie.slice(0, eq).trim();
 }
 
-/**
- * Removes, in place, every Set-Cookie a backend sent for the gateway's own session
- * cookie. The cookie is the gateway's like its headers are: a backend (compromised, or
- * an express-session app sharing the name) could otherwise plant a session it holds in
- * a visitor's browser (fixation, login CSRF) or log the visitor out. Returns how many went.
- */
-export function dropSessionCookies(upstream: IncomingMessage, cookieName: string): number {
-  // First: node:http builds `headers` lazily from rawHeaders and their original count, so
-  // it must exist before rawHeaders shrinks.
-  const parsed = upstream.headers['set-cookie'];
-  if (!parsed) return 0;
-  const raw = upstream.rawHeaders;
-  let dropped = 0;
-  for (let i = raw.length - 2; i >= 0; i -= 2) {
-    if (raw[i]!.toLowerCase() === 'set-cookie' && cookieNameOf(raw[i + 1]!) === cookieName) {
-      raw.splice(i, 2);
-      dropped++;
-    }
-  }
-  if (dropped > 0) upstream.headers['set-cookie'] = parsed.filter((value) => cookieNameOf(value) !== cookieName);
-  return dropped;
+export interface ResponseHeaders {
+  headers: OutgoingHttpHeaders;
+  /** The write-back header, if the backend sent one. */
+  writeBack: string | undefined;
+  duplicateWriteBack: boolean;
+  /**
+   * Set-Cookies for the gateway's own session cookie, dropped: with one, any backend could
+   * plant a session it holds in a visitor's browser, or log the visitor out.
+   */
+  droppedSessionCookies: number;
 }
 
-/** Response headers for the client, and the write-back header if the backend sent one. */
-export function splitResponseHeaders(upstream: IncomingMessage): { headers: OutgoingHttpHeaders; writeBack: string | undefined; duplicateWriteBack: boolean } {
+/**
+ * Response headers for the client, in one pass over the backend's raw headers: owned and
+ * hop-by-hop headers removed, the write-back taken out, the session cookie refused.
+ */
+export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieName: string): ResponseHeaders {
   const headers: OutgoingHttpHeaders = {};
   let writeBack: string | undefined;
   let count = 0;
+  let droppedSessionCookies = 0;
   const raw = upstream.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const lower = name.toLowerCase();
+    const lower = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
     if (isOwnedHeader(lower)) {
       if (lower === WRITE_HEADER) {
-        writeBack = raw[i + 1];
+        writeBack = value;
         count++;
       }
       continue;
     }
     if (HOP_BY_HOP.has(lower)) continue;
+    if (lower === 'set-cookie') {
+      if (cookieNameOf(value) === sessionCookieName) droppedSessionCookies++;
+      else ((headers['set-cookie'] ??= []) as string[]).push(value);
+      continue;
+    }
     const existing = headers[lower];
-    const value = raw[i + 1]!;
-    if (existing === undefined) headers[lower] = value;
-    else if (Array.isArray(existing)) existing.push(value);
-    else headers[lower] = lower === 'set-cookie' ? [String(existing), value] : `${String(existing)}, ${value}`;
+    headers[lower] = existing === undefined ? value : `${String(existing)}, ${value}`;
   }
-  if (Array.isArray(headers['set-cookie']) === false && typeof headers['set-cookie'] === 'string') headers['set-cookie'] = [headers['set-cookie']];
-  return { headers, writeBack, duplicateWriteBack: count > 1 };
+  return { headers, writeBack, duplicateWriteBack: count > 1, droppedSessionCookies };
 }

@@ -10,7 +10,6 @@ import type { Logger } from 'pino';
 import { rawGatewayError, sendError, type GatewayErrorCode } from '../errors.ts';
 import { stripOwnedHeaders } from '../protocol/headers.ts';
 import { respond, type RequestContext } from '../request-path.ts';
-import { dropSessionCookies } from './headers.ts';
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
@@ -60,10 +59,6 @@ export function createUpstream(logger: Logger): Upstream {
   proxy.on('proxyRes', (upstream, req, res) => {
     const ctx = contexts.get(req);
     if (!ctx) return void res.destroy();
-    const planted = dropSessionCookies(upstream, ctx.state.cookie.name);
-    if (planted > 0) {
-      logger.warn({ event: 'backend_session_cookie_dropped', mount: ctx.mount.name, count: planted, requestId: ctx.requestId }, 'backend tried to set the gateway\'s session cookie; dropped');
-    }
     respond(ctx, upstream, res as ServerResponse).catch((error: unknown) => {
       logger.error({ event: 'respond_failed', err: (error as Error).message, requestId: ctx.requestId }, 'failed while relaying a response');
       upstream.destroy();

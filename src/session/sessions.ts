@@ -140,10 +140,6 @@ export class SessionManager {
     return json;
   }
 
-  /** Forgets a parsed session (after this process changed or destroyed it). */
-  forget(sid: string): void {
-    this.#parsed.delete(sid);
-  }
 
   /** One store round trip. Throws StoreUnavailableError when the store is down. */
   async load(sid: string): Promise<LoadedSession | null> {
