@@ -1,0 +1,93 @@
+/**
+ * `node bench/ab.ts --a ROOT_A --b ROOT_B`: CPU per request of two builds of the gateway
+ * (two checkouts), or of the gateway against the bare proxy (`--a bare`), measured in
+ * short alternating windows so that a shared machine's changing speed hits both alike.
+ * Prints each window's µs/req and the median of the paired ratios. A development tool
+ * for trying one change at a time; the benchmark of record is `npm run bench`.
+ */
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { cpuSeconds, freePort, startProcess, stopAll, waitReady, type Managed } from './lib/proc.ts';
+import { gatewayConfigYaml, gatewayLogin } from './lib/systems.ts';
+import { runWrk } from './lib/wrk.ts';
+import { MOUNT_PREFIX } from './lib/constants.ts';
+import { median } from './lib/stats.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    a: { type: 'string' }, b: { type: 'string' },
+    session: { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '8' },
+    seconds: { type: 'string', default: '3' },
+    connections: { type: 'string', default: '64' },
+    entry: { type: 'string', default: 'src/main.ts' },
+    concurrent: { type: 'boolean', default: false },
+    'a-node': { type: 'string', default: '' },
+    'b-node': { type: 'string', default: '' },
+  },
+});
+const NODE = process.execPath;
+
+async function startSut(root: string, nodeArgs: string[], backendPort: number, redisUrl: string, tmp: string): Promise<{ m: Managed; port: number; headers: string[] }> {
+  const port = await freePort();
+  let m: Managed;
+  if (root === 'bare') {
+    m = startProcess('bare', NODE, [...nodeArgs, 'bench/bare-proxy.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`], { cpu: '1', env: { ...process.env, NODE_ENV: 'production' } });
+  } else {
+    const file = join(tmp, `gw-${port}.yaml`);
+    writeFileSync(file, gatewayConfigYaml(port, redisUrl, backendPort));
+    const entry = args.entry!;
+    m = startProcess(`gw ${root}`, NODE, [...nodeArgs, ...(entry.endsWith('.ts') ? ['--conditions=development'] : []), join(root, entry), '--config', file], { cpu: '1', cwd: root, env: { ...process.env, NODE_ENV: 'production' } });
+  }
+  await waitReady(m, port, 20_000, /listening/);
+  const headers = args.session && root !== 'bare' ? [`Cookie: ${await gatewayLogin(port)}`] : [];
+  return { m, port, headers };
+}
+
+async function window(s: { m: Managed; port: number; headers: string[] }, seconds: number): Promise<{ us: number; rps: number }> {
+  const before = cpuSeconds([s.m.pid]);
+  const r = await runWrk({ url: `http://127.0.0.1:${s.port}${MOUNT_PREFIX}/`, connections: Number(args.connections), durationSeconds: seconds, cpu: '0', headers: s.headers });
+  const cpu = cpuSeconds([s.m.pid]) - before;
+  if (r.errors.status > 0) throw new Error(`non-2xx answers: ${r.errors.status}`);
+  return { us: (cpu * 1e6) / r.requests, rps: r.rps };
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'sgw-ab-'));
+try {
+  const redisPort = await freePort();
+  const redis = startProcess('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { cpu: '0' });
+  await waitReady(redis, redisPort, 10_000, /Ready to accept connections/);
+  const backendPort = await freePort();
+  const backend = startProcess('backend', NODE, ['bench/backend.ts', '--port', String(backendPort)], { cpu: '0', env: { ...process.env, NODE_ENV: 'production' } });
+  await waitReady(backend, backendPort, 15_000, /listening/);
+  const redisUrl = `redis://127.0.0.1:${redisPort}`;
+  const A = await startSut(args.a!, args['a-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp);
+  const B = await startSut(args.b!, args['b-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp);
+  await window(A, 2);
+  await window(B, 2);
+  const ratios: number[] = [];
+  const as: number[] = [];
+  const bs: number[] = [];
+  for (let i = 0; i < Number(args.rounds); i++) {
+    const first = i % 2 === 0;
+    let a: { us: number; rps: number };
+    let b: { us: number; rps: number };
+    if (args.concurrent) {
+      // Both loaded at once on the one SUT core: the machine's speed changes hit both alike.
+      [a, b] = await Promise.all([window(A, Number(args.seconds)), window(B, Number(args.seconds))]);
+    } else {
+      const x = await window(first ? A : B, Number(args.seconds));
+      const y = await window(first ? B : A, Number(args.seconds));
+      [a, b] = first ? [x, y] : [y, x];
+    }
+    as.push(a.us); bs.push(b.us); ratios.push(a.us / b.us);
+    console.log(`round ${i + 1}: A ${a.us.toFixed(1)} µs/req (${a.rps.toFixed(0)} req/s)  B ${b.us.toFixed(1)} µs/req (${b.rps.toFixed(0)} req/s)  A/B ${(a.us / b.us).toFixed(3)}`);
+  }
+  const sorted = [...ratios].sort((p, q) => p - q);
+  console.log(`median: A ${median(as).toFixed(1)} µs/req, B ${median(bs).toFixed(1)} µs/req; A/B by CPU ${median(ratios).toFixed(3)} (range ${sorted[0]!.toFixed(3)}-${sorted[sorted.length - 1]!.toFixed(3)})`);
+} finally {
+  await stopAll();
+  rmSync(tmp, { recursive: true, force: true });
+}

@@ -1,0 +1,154 @@
+/**
+ * `npm run bench:profile -- --row 5`: where one row's CPU goes, per request.
+ *
+ * Runs one benchmark row (3 = bare proxy, 4 = naive, 5-7 = the gateway) under `node
+ * --cpu-prof`, drives it with wrk as `npm run bench` does (same pinning, same backend),
+ * then prints self time per function and per package in µs per request. Profile two
+ * rows and compare them to see what the gateway adds over the bare proxy:
+ *
+ *   npm run bench:profile -- --row 3 && npm run bench:profile -- --row 5
+ *
+ * Self times are sampled (1 sample per --interval µs), so small entries are noisy; the
+ * profiler also slows the process down a little, evenly. The .cpuprofile file is kept
+ * (path printed) for Chrome DevTools.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { freePort, startProcess, stopAll, waitReady, type Managed } from './lib/proc.ts';
+import { gatewayConfigYaml, gatewayLogin } from './lib/systems.ts';
+import { runWrk } from './lib/wrk.ts';
+import { MOUNT_PREFIX } from './lib/constants.ts';
+import { cookieFrom, httpGet } from './lib/http.ts';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const NODE = process.execPath;
+
+const { values: args } = parseArgs({
+  options: {
+    row: { type: 'string', default: '5' },
+    with: { type: 'string' },
+    duration: { type: 'string', default: '10' },
+    connections: { type: 'string', default: '64' },
+    interval: { type: 'string', default: '100' },
+    top: { type: 'string', default: '40' },
+    dist: { type: 'boolean', default: false },
+  },
+});
+const duration = Number(args.duration);
+
+interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
+interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
+
+function packageOf(url: string): string {
+  if (!url) return '(native/V8)';
+  if (url.startsWith('node:')) return 'node core';
+  const nm = url.lastIndexOf('/node_modules/');
+  if (nm !== -1) {
+    const rest = url.slice(nm + '/node_modules/'.length).split('/');
+    return rest[0]!.startsWith('@') ? `${rest[0]}/${rest[1]}` : rest[0]!;
+  }
+  const path = url.startsWith('file://') ? fileURLToPath(url) : url;
+  return relative(ROOT, path).split('/').slice(0, 2).join('/');
+}
+
+/** Self time per node, counting only samples within [from, to] (µs on the profile's clock). */
+function summarise(profile: CpuProfile, window: { from: number; to: number }, requests: number, top: number): string {
+  const self = new Map<number, number>();
+  let t = profile.startTime;
+  for (let i = 0; i < profile.samples.length; i++) {
+    t += profile.timeDeltas[i] ?? 0;
+    if (t < window.from || t > window.to) continue;
+    const id = profile.samples[i]!;
+    self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0));
+  }
+  const byFunction = new Map<string, number>();
+  const byPackage = new Map<string, number>();
+  let total = 0;
+  for (const node of profile.nodes) {
+    const us = self.get(node.id) ?? 0;
+    if (us === 0) continue;
+    const { functionName, url, lineNumber } = node.callFrame;
+    if (functionName === '(idle)') continue;
+    total += us;
+    const fnKey = `${functionName || '(anonymous)'} ${url ? `${packageOf(url)}:${lineNumber + 1}` : ''}`;
+    byFunction.set(fnKey, (byFunction.get(fnKey) ?? 0) + us);
+    const pkg = functionName === '(garbage collector)' ? '(garbage collector)' : packageOf(url);
+    byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + us);
+  }
+  const fmt = (us: number) => (us / requests).toFixed(2).padStart(7);
+  const lines = [`${requests} requests; busy (non-idle) samples: ${fmt(total)} µs/req`, '', 'µs/req  package'];
+  for (const [k, v] of [...byPackage].sort((a, b) => b[1] - a[1])) lines.push(`${fmt(v)}  ${k}`);
+  lines.push('', 'µs/req  function (self time)');
+  for (const [k, v] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`${fmt(v)}  ${k}`);
+  return lines.join('\n');
+}
+
+interface Profiled { row: number; sut: Managed; port: number; headers: string[]; dir: string }
+
+async function startRow(row: number, tmp: string, redisPort: number, backendPort: number): Promise<Profiled> {
+  const port = await freePort();
+  const dir = join(tmp, `prof-${row}`);
+  const prof = ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${args.interval}`];
+  let sutArgs: string[];
+  if (row === 3) sutArgs = ['bench/bare-proxy.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`];
+  else if (row === 4) sutArgs = ['bench/naive-gateway.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`, '--redis', `redis://127.0.0.1:${redisPort}`];
+  else if (row === 5 || row === 6) {
+    const file = join(tmp, `gateway-${port}.yaml`);
+    writeFileSync(file, gatewayConfigYaml(port, `redis://127.0.0.1:${redisPort}`, backendPort));
+    sutArgs = args.dist ? ['dist/src/main.js', '--config', file] : ['--conditions=development', 'src/main.ts', '--config', file];
+  } else throw new Error('rows 3, 4, 5 or 6 (row 7 needs the write-mix script)');
+  const sut = startProcess(`row ${row}`, NODE, [...prof, ...sutArgs], { cpu: '1', cwd: ROOT, env: { ...process.env, NODE_ENV: 'production' } });
+  await waitReady(sut, port, 20_000, /listening/);
+  const headers: string[] = [];
+  if (row === 4) headers.push(`Cookie: ${cookieFrom(await httpGet(port, '/_naive/login'), 'naive.sid')}`);
+  if (row === 6) headers.push(`Cookie: ${await gatewayLogin(port)}`);
+  return { row, sut, port, headers, dir };
+}
+
+async function main(): Promise<void> {
+  const rows = [Number(args.row), ...(args.with ? args.with.split(',').map(Number) : [])];
+  const tmp = mkdtempSync(join(tmpdir(), 'sgw-profile-'));
+  try {
+    const redisPort = await freePort();
+    const redis = startProcess('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { cpu: '0' });
+    await waitReady(redis, redisPort, 10_000, /Ready to accept connections/);
+    const backendPort = await freePort();
+    const backend = startProcess('backend', NODE, ['bench/backend.ts', '--port', String(backendPort)], { cpu: '0', cwd: ROOT, env: { ...process.env, NODE_ENV: 'production' } });
+    await waitReady(backend, backendPort, 15_000, /listening/);
+    const suts: Profiled[] = [];
+    for (const row of rows) suts.push(await startRow(row, tmp, redisPort, backendPort));
+
+    // Several rows are loaded at once, sharing the SUT core: whatever the machine's speed
+    // does meanwhile, it does to all of them, so their per-request costs compare.
+    const load = (seconds: number) => Promise.all(suts.map((s) => runWrk({
+      url: `http://127.0.0.1:${s.port}${MOUNT_PREFIX}/`, connections: Math.max(8, Math.round(Number(args.connections) / suts.length)),
+      durationSeconds: seconds, cpu: '0', headers: s.headers,
+    })));
+    await load(2); // warm-up
+    const results = await load(duration);
+    const measuredEnd = performance.now();
+    await Promise.all(suts.map((s) => s.sut.stop(10_000)));
+    // A profile ends when its process exits; count only the measured run's samples.
+    const afterMeasurementUs = (performance.now() - measuredEnd) * 1000;
+    suts.forEach((s, i) => {
+      const file = readdirSync(s.dir).find((f) => f.endsWith('.cpuprofile'));
+      if (!file) throw new Error(`row ${s.row}: no profile written: ${s.sut.output()}`);
+      const kept = join(tmpdir(), `sgw-row${s.row}.cpuprofile`);
+      const text = readFileSync(join(s.dir, file), 'utf8');
+      writeFileSync(kept, text);
+      const r = results[i]!;
+      const profile = JSON.parse(text) as CpuProfile;
+      const to = profile.endTime - afterMeasurementUs;
+      console.log(`\n## row ${s.row}: ${r.rps.toFixed(0)} req/s under the profiler; profile: ${kept}`);
+      console.log(summarise(profile, { from: to - r.durationSeconds * 1e6, to }, r.requests, Number(args.top)));
+    });
+  } finally {
+    await stopAll();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+await main();
