@@ -14,10 +14,10 @@ import { createEndpoints, gatewayPathOf, GATEWAY_PATH_PREFIX } from './ops/endpo
 import { instrumentServer } from './ops/instrument.ts';
 import { createLogger } from './ops/logger.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
-import { sanitiseRequestHeaders } from './proxy/headers.ts';
+import { addForwardedHeaders, sanitiseRequestHeaders } from './proxy/headers.ts';
 import { normaliseTarget, upstreamPath } from './proxy/mounts.ts';
 import { createUpstream } from './proxy/upstream.ts';
-import { loadSession, newContext, requestIdOf, sessionCookieOf, tokenHeaders, type PathState, type RequestContext } from './request-path.ts';
+import { contextOf, loadSession, newContext, requestIdOf, sessionCookieOf, tokenHeaders, type PathState, type RequestContext } from './request-path.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
 import { createCookieReader } from './session/cookie.ts';
 import { createStore } from './session/create-store.ts';
@@ -64,7 +64,6 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
   const metrics = createMetrics();
   const store = options.store ?? createStore(initial, logger, metrics);
   const upstream = createUpstream(logger);
-  const contexts = new WeakMap<IncomingMessage, RequestContext>();
   let shuttingDown = false;
 
   const endpointsFor = (state: State) => createEndpoints({
@@ -140,7 +139,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     const stripped = sanitiseRequestHeaders(req.headers, { trustProxy: s.trustProxy, upgrade });
     if (stripped > 0) metrics.strippedHeaders.inc(stripped);
     const ctx = newContext(req, s, mount, startedAt);
-    contexts.set(req, ctx);
+    addForwardedHeaders(req.headers, { address: req.socket.remoteAddress, encrypted: (req.socket as { encrypted?: boolean }).encrypted === true });
     const url = upstreamPath(mount, target.path) + target.query;
     if (!mount.config.session) return { kind: 'forward', ctx, url, headers: { 'x-request-id': ctx.requestId } };
     const cookie = sessionCookieOf(ctx, req.headers.cookie);
@@ -212,7 +211,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     });
   });
   const accounting = instrumentServer(server, metrics, logger, (req) => {
-    const ctx = contexts.get(req);
+    const ctx = contextOf(req);
     return { mount: ctx?.mount.name, requestId: ctx?.requestId ?? requestIdOf(req), startedAt: ctx?.startedAt ?? performance.now() };
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {

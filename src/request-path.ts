@@ -5,7 +5,7 @@
  * calls respond() when the upstream answers.
  */
 import { randomFillSync } from 'node:crypto';
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { sendError } from './errors.ts';
 import type { Metrics } from './ops/metrics.ts';
@@ -73,12 +73,26 @@ export function requestIdOf(req: IncomingMessage): string {
   return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
 }
 
-/** Step 1's result: the context every later step works on. */
+const CONTEXT = Symbol('session-gateway.context');
+type WithContext = IncomingMessage & { [CONTEXT]?: RequestContext };
+
+/**
+ * Step 1's result: the context every later step works on, kept on the request itself
+ * (http-proxy's events and the access log get the request, not the context). A property
+ * rather than a WeakMap: WeakMap entries cost the garbage collector work on every request.
+ */
 export function newContext(req: IncomingMessage, state: PathState, mount: RuntimeMount, startedAt: number): RequestContext {
-  return {
+  const ctx: RequestContext = {
     state, mount, requestId: requestIdOf(req), startedAt, secure: isSecure(req, state.trustProxy),
     loaded: null, rid: newRequestNonce(), cookies: [], upstreamStartedAt: startedAt, timedOut: false,
   };
+  (req as WithContext)[CONTEXT] = ctx;
+  return ctx;
+}
+
+/** The context of a request the gateway admitted for forwarding; undefined for any other. */
+export function contextOf(req: IncomingMessage): RequestContext | undefined {
+  return (req as WithContext)[CONTEXT];
 }
 
 export function isSecure(req: IncomingMessage, trustProxy: boolean): boolean {
@@ -238,7 +252,7 @@ export async function respond(ctx: RequestContext, upstream: IncomingMessage, re
   upstream.on('close', () => {
     if (!upstream.complete) res.destroy();
   });
-  const { headers, writeBack, duplicateWriteBack, droppedSessionCookies } = splitResponseHeaders(upstream, ctx.state.cookie.name);
+  const { headers, hasRequestId, writeBack, duplicateWriteBack, droppedSessionCookies } = splitResponseHeaders(upstream, ctx.state.cookie.name);
   if (droppedSessionCookies > 0) {
     ctx.state.logger.warn({ event: 'backend_session_cookie_dropped', mount: ctx.mount.name, count: droppedSessionCookies, requestId: ctx.requestId },
       'backend tried to set the gateway\'s session cookie; dropped');
@@ -251,15 +265,9 @@ export async function respond(ctx: RequestContext, upstream: IncomingMessage, re
     upstream.destroy();
     return;
   }
-  addCookies(headers, ctx.cookies);
+  for (const cookie of ctx.cookies) headers.push('set-cookie', cookie);
   // The client can quote it when reporting a problem; it is in the gateway's and the backend's logs.
-  headers['x-request-id'] ??= ctx.requestId;
+  if (!hasRequestId) headers.push('x-request-id', ctx.requestId);
   res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, headers);
   upstream.pipe(res);
-}
-
-function addCookies(headers: OutgoingHttpHeaders, cookies: string[]): void {
-  if (cookies.length === 0) return;
-  const existing = headers['set-cookie'];
-  headers['set-cookie'] = Array.isArray(existing) ? [...existing, ...cookies] : cookies;
 }

@@ -25,24 +25,21 @@ export function instrumentServer(server: Server, metrics: Metrics, logger: Logge
   const sockets = new Set<Duplex>();
   server.on('connection', (socket) => {
     sockets.add(socket);
-    metrics.openConnections.inc();
-    socket.once('close', () => {
-      sockets.delete(socket);
-      metrics.openConnections.dec();
-    });
+    socket.once('close', () => sockets.delete(socket));
   });
+  metrics.live.openConnections = () => sockets.size;
 
   // Labels: a mount name, '_gateway' for the gateway's own endpoints (logged at debug:
   // probes are frequent) or '_none' when the gateway refused the request (no mount, bad
   // path, shutting down). Mount names start with a letter or digit, so these never clash.
   let inFlight = 0;
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+  metrics.live.requestsInFlight = () => inFlight;
+  // First in line, so a request is counted before any handler (a metrics scrape included) runs.
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
     const startedAt = performance.now();
     inFlight++;
-    metrics.requestsInFlight.inc();
     res.once('close', () => {
       inFlight--;
-      metrics.requestsInFlight.dec();
       const facts = factsOf(req);
       const own = answeredByGateway.has(res);
       const mount = facts.mount ?? (own ? '_gateway' : '_none');

@@ -31,22 +31,34 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     const [mount, statusClass] = key.split('\n') as [string, string];
     return requests.labels({ mount, status_class: statusClass });
   });
+  // Read when scraped, not updated per request: a gauge's inc/dec hashes its labels every time.
+  const live = { openConnections: () => 0, requestsInFlight: () => 0 };
+  const sessionLoads = new Counter({ name: 'sgw_session_loads_total', help: 'Session loads by result', labelNames: ['result'], registers });
   return {
     registry,
+    /** Where the gauges below read their values; the HTTP server's instrumentation sets them (ops/instrument.ts). */
+    live,
     requests,
     /** The requests counter for one mount and status class (label values are bounded: mounts × classes). */
     requestsOf: (mount: string, statusClass: string) => requestsByKey(`${mount}\n${statusClass}`),
     upstreamDuration,
     upstreamDurationOf: childCache((mount) => upstreamDuration.labels({ mount })),
-    sessionLoads: new Counter({ name: 'sgw_session_loads_total', help: 'Session loads by result', labelNames: ['result'], registers }),
+    sessionLoads,
+    sessionLoadsOf: childCache((result) => sessionLoads.labels({ result })),
     sessionWrites: new Counter({ name: 'sgw_session_writes_total', help: 'Session store writes by kind and result', labelNames: ['kind', 'result'], registers }),
     writeBacks: new Counter({ name: 'sgw_write_backs_total', help: 'Write-backs by mount, result and reason', labelNames: ['mount', 'result', 'reason'], registers }),
     dataOmitted: new Counter({ name: 'sgw_session_data_omitted_total', help: 'Tokens sent without data because it exceeded the header budget', labelNames: ['mount'], registers }),
     strippedHeaders: new Counter({ name: 'sgw_client_owned_headers_stripped_total', help: 'Gateway-owned headers removed from client requests', registers }),
     redisErrors: new Counter({ name: 'sgw_redis_errors_total', help: 'Redis connection and command errors', registers }),
     redisReconnects: new Counter({ name: 'sgw_redis_reconnects_total', help: 'Redis reconnect attempts', registers }),
-    openConnections: new Gauge({ name: 'sgw_open_connections', help: 'Client connections currently open', registers }),
-    requestsInFlight: new Gauge({ name: 'sgw_requests_in_flight', help: 'Client requests received and not yet answered (gateway endpoints included)', registers }),
+    openConnections: new Gauge({
+      name: 'sgw_open_connections', help: 'Client connections currently open', registers,
+      collect() { this.set(live.openConnections()); },
+    }),
+    requestsInFlight: new Gauge({
+      name: 'sgw_requests_in_flight', help: 'Client requests received and not yet answered (gateway endpoints included)', registers,
+      collect() { this.set(live.requestsInFlight()); },
+    }),
   };
 }
 

@@ -2,7 +2,7 @@
  * What crosses the gateway in each direction. Gateway-owned headers are removed both
  * ways (docs/PROTOCOL.md §2); hop-by-hop headers are handled per RFC 9110 §7.6.1.
  */
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { isOwnedHeader, WRITE_HEADER } from '../protocol/headers.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
@@ -53,13 +53,39 @@ export function sanitiseRequestHeaders(headers: IncomingHttpHeaders, options: { 
   return stripped;
 }
 
+const HOST_PORT = /:(\d+)/;
+
+/**
+ * X-Forwarded-For/-Port/-Proto/-Host, the values http-proxy's `xfwd` option gives, set
+ * here in the same step that cleaned the headers: appended to a trusted hop's values,
+ * and alone when sanitiseRequestHeaders has removed an untrusted client's.
+ */
+export function addForwardedHeaders(headers: IncomingHttpHeaders, client: { address: string | undefined; encrypted: boolean }): void {
+  const proto = client.encrypted ? 'https' : 'http';
+  const port = headers.host?.match(HOST_PORT)?.[1] ?? (client.encrypted ? '443' : '80');
+  headers['x-forwarded-for'] = appended(headers['x-forwarded-for'], client.address ?? '');
+  headers['x-forwarded-port'] = appended(headers['x-forwarded-port'], port);
+  headers['x-forwarded-proto'] = appended(headers['x-forwarded-proto'], proto);
+  headers['x-forwarded-host'] ||= headers.host ?? '';
+}
+
+function appended(existing: string | string[] | undefined, value: string): string {
+  return existing ? `${String(existing)},${value}` : value;
+}
+
 function cookieNameOf(setCookie: string): string {
   const eq = setCookie.indexOf('=');
   return eq === -1 ? '' : setCookie.slice(0, eq).trim();
 }
 
 export interface ResponseHeaders {
-  headers: OutgoingHttpHeaders;
+  /**
+   * Name, value, name, value...: the form res.writeHead takes without building an
+   * object, each header as the backend sent it (repeated ones stay separate lines).
+   */
+  headers: string[];
+  /** Whether the backend sent an X-Request-Id (else the gateway adds its own). */
+  hasRequestId: boolean;
   /** The write-back header, if the backend sent one. */
   writeBack: string | undefined;
   duplicateWriteBack: boolean;
@@ -75,14 +101,16 @@ export interface ResponseHeaders {
  * hop-by-hop headers removed, the write-back taken out, the session cookie refused.
  */
 export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieName: string): ResponseHeaders {
-  const headers: OutgoingHttpHeaders = {};
+  const headers: string[] = [];
   let writeBack: string | undefined;
   let count = 0;
   let droppedSessionCookies = 0;
+  let hasRequestId = false;
   const raw = upstream.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
-    const lower = raw[i]!.toLowerCase();
+    const name = raw[i]!;
     const value = raw[i + 1]!;
+    const lower = name.toLowerCase();
     if (isOwnedHeader(lower)) {
       if (lower === WRITE_HEADER) {
         writeBack = value;
@@ -91,13 +119,12 @@ export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieNam
       continue;
     }
     if (HOP_BY_HOP.has(lower)) continue;
-    if (lower === 'set-cookie') {
-      if (cookieNameOf(value) === sessionCookieName) droppedSessionCookies++;
-      else ((headers['set-cookie'] ??= []) as string[]).push(value);
+    if (lower === 'set-cookie' && cookieNameOf(value) === sessionCookieName) {
+      droppedSessionCookies++;
       continue;
     }
-    const existing = headers[lower];
-    headers[lower] = existing === undefined ? value : `${String(existing)}, ${value}`;
+    if (lower === 'x-request-id') hasRequestId = true;
+    headers.push(name, value);
   }
-  return { headers, writeBack, duplicateWriteBack: count > 1, droppedSessionCookies };
+  return { headers, hasRequestId, writeBack, duplicateWriteBack: count > 1, droppedSessionCookies };
 }

@@ -9,7 +9,7 @@ import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from 'pino';
 import { rawGatewayError, sendError, type GatewayErrorCode } from '../errors.ts';
 import { stripOwnedHeaders } from '../protocol/headers.ts';
-import { respond, type RequestContext } from '../request-path.ts';
+import { contextOf, respond, type RequestContext } from '../request-path.ts';
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
 
@@ -19,16 +19,21 @@ export function classifyUpstreamError(error: NodeJS.ErrnoException, timedOut: bo
 }
 
 /**
- * http-proxy-3's `deleteLength` pass gives a DELETE or OPTIONS without Content-Length a
- * `Content-Length: 0` and drops Transfer-Encoding, yet still streams the chunked body: the
- * backend then reads that body as a second request whose headers the gateway never
- * sanitised (request smuggling; test/integration/hostile-requests.test.ts). Node frames
- * such bodies correctly by itself, so the pass goes.
+ * http-proxy-3's web pipeline minus the passes the gateway does without:
+ * - `deleteLength` gives a DELETE or OPTIONS without Content-Length a `Content-Length: 0`
+ *   and drops Transfer-Encoding, yet still streams the chunked body: the backend then
+ *   reads that body as a second request whose headers the gateway never sanitised
+ *   (request smuggling; test/integration/hostile-requests.test.ts). Node frames such
+ *   bodies correctly by itself.
+ * - `XHeaders`: X-Forwarded-* are set in the gateway's header step (addForwardedHeaders),
+ *   beside the removal of an untrusted client's, for requests and upgrades alike.
+ * - `timeout` only acts on an option the gateway never sets (mount timeouts are per exchange, below).
+ * What is left is `stream`, the forwarding itself.
  */
-function withoutDeleteLengthPass(proxy: object): void {
+function onlyTheStreamPass(proxy: object): void {
   const passes = (proxy as { webPasses?: Array<{ name: string }> }).webPasses;
-  const at = passes?.findIndex((pass) => pass.name === 'deleteLength') ?? -1;
-  if (at !== -1) passes!.splice(at, 1);
+  if (!passes?.some((pass) => pass.name === 'stream')) throw new Error('http-proxy-3 has no "stream" web pass: check its version');
+  passes.splice(0, passes.length, ...passes.filter((pass) => pass.name === 'stream'));
 }
 
 export interface Upstream {
@@ -38,16 +43,14 @@ export interface Upstream {
 }
 
 export function createUpstream(logger: Logger): Upstream {
-  // http-proxy's events carry the request, not our context: keep it on the request.
-  const contexts = new WeakMap<IncomingMessage, RequestContext>();
   /** Client sockets whose upgrade the upstream accepted (a 101 went out): no HTTP answer possible any more. */
   const upgraded = new WeakSet<Duplex>();
-  const proxy = createProxyServer({ xfwd: true, selfHandleResponse: true });
-  withoutDeleteLengthPass(proxy);
+  const proxy = createProxyServer({ selfHandleResponse: true });
+  onlyTheStreamPass(proxy);
 
   // Bound each upstream exchange; the flag lets the error handler answer 504, not 502.
   proxy.on('proxyReq', (proxyReq, req) => {
-    const ctx = contexts.get(req);
+    const ctx = contextOf(req);
     if (!ctx) return;
     ctx.upstreamStartedAt = performance.now();
     proxyReq.setTimeout(ctx.mount.config.timeout, () => {
@@ -57,7 +60,7 @@ export function createUpstream(logger: Logger): Upstream {
   });
 
   proxy.on('proxyRes', (upstream, req, res) => {
-    const ctx = contexts.get(req);
+    const ctx = contextOf(req);
     if (!ctx) return void res.destroy();
     respond(ctx, upstream, res as ServerResponse).catch((error: unknown) => {
       logger.error({ event: 'respond_failed', err: (error as Error).message, requestId: ctx.requestId }, 'failed while relaying a response');
@@ -71,7 +74,7 @@ export function createUpstream(logger: Logger): Upstream {
   // The mount timeout bounds the handshake only ('proxyReq', where web requests get it,
   // is not emitted for upgrades); an open WebSocket may stay quiet as long as it likes.
   proxy.on('proxyReqWs', (proxyReq, req, socket) => {
-    const ctx = contexts.get(req);
+    const ctx = contextOf(req);
     if (ctx) {
       proxyReq.setTimeout(ctx.mount.config.timeout, () => {
         ctx.timedOut = true;
@@ -100,11 +103,9 @@ export function createUpstream(logger: Logger): Upstream {
 
   return {
     forward(req, res, ctx, headers) {
-      contexts.set(req, ctx);
       proxy.web(req, res, { target: ctx.mount.target, agent: ctx.mount.agent, headers }, (error) => failed(ctx, error as NodeJS.ErrnoException, res));
     },
     forwardUpgrade(req, socket, head, ctx, headers) {
-      contexts.set(req, ctx);
       proxy.ws(req, socket, head, { target: ctx.mount.target, headers }, (error) => failed(ctx, error as NodeJS.ErrnoException, socket));
     },
     close: () => proxy.close(),

@@ -145,18 +145,18 @@ export class SessionManager {
   async load(sid: string): Promise<LoadedSession | null> {
     const stored = await this.store.get(sid);
     if (!stored) {
-      this.#o.metrics.sessionLoads.inc({ result: 'miss' });
+      this.#o.metrics.sessionLoadsOf('miss').inc();
       return null;
     }
     const now = this.#now();
     const loaded = this.#inspect(sid, stored, now);
     if (typeof loaded === 'string') {
-      this.#o.metrics.sessionLoads.inc({ result: loaded });
+      this.#o.metrics.sessionLoadsOf(loaded).inc();
       // The gateway enforces its own deadlines; the store's TTL is only the backstop.
       if (loaded === 'expired') void this.store.compareAndDelete(sid, stored.version).catch(() => {});
       return null;
     }
-    this.#o.metrics.sessionLoads.inc({ result: 'hit' });
+    this.#o.metrics.sessionLoadsOf('hit').inc();
     return loaded;
   }
 
