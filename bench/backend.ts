@@ -4,7 +4,7 @@
  * Usage: node bench/backend.ts --port N
  *
  * - Every request: when an X-Session-Gateway-Token header is present it is verified
- *   (verifyToken, the mount's derived key), as a real backend behind the gateway must;
+ *   with the request's X-Session-Gateway-Rid (verifyRequest, the mount's derived key), as a real backend behind the gateway must;
  *   a token that fails answers 401 so the load generator counts it as an error.
  * - GET .../login: answers with a write-back that puts ~500 bytes of session data
  *   (bench/lib/session-data.ts); on a request without a session this creates one. Each
@@ -18,8 +18,8 @@ import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { hs256Key } from '../src/protocol/jws.ts';
 import { deriveMountKey } from '../src/protocol/keys.ts';
-import { TOKEN_HEADER, WRITE_HEADER } from '../src/protocol/headers.ts';
-import { verifyToken } from '../src/protocol/token.ts';
+import { RID_HEADER, TOKEN_HEADER, WRITE_HEADER } from '../src/protocol/headers.ts';
+import { verifyRequest } from '../src/protocol/token.ts';
 import { buildWriteBack } from '../src/protocol/write-back.ts';
 import { ProtocolError } from '../src/protocol/errors.ts';
 import { BODY, SESSION_DATA } from './lib/session-data.ts';
@@ -69,7 +69,7 @@ const server = createServer((req, res) => {
   } else {
     let claims;
     try {
-      claims = verifyToken(token, { keys, mount: MOUNT });
+      claims = verifyRequest(token, req.headers[RID_HEADER] as string | undefined, { keys, mount: MOUNT });
     } catch (err) {
       const code = err instanceof ProtocolError ? err.code : 'exception';
       stats.tokenErrors[code] = (stats.tokenErrors[code] ?? 0) + 1;

@@ -55,7 +55,9 @@ function packageOf(url: string): string {
 }
 
 /** Self time per node, counting only samples within [from, to] (µs on the profile's clock). */
-function summarise(profile: CpuProfile, window: { from: number; to: number }, requests: number, top: number): string {
+interface Summary { text: string; byFunction: Map<string, number>; byPackage: Map<string, number>; requests: number }
+
+function summarise(profile: CpuProfile, window: { from: number; to: number }, requests: number, top: number): Summary {
   const self = new Map<number, number>();
   let t = profile.startTime;
   for (let i = 0; i < profile.samples.length; i++) {
@@ -83,6 +85,22 @@ function summarise(profile: CpuProfile, window: { from: number; to: number }, re
   for (const [k, v] of [...byPackage].sort((a, b) => b[1] - a[1])) lines.push(`${fmt(v)}  ${k}`);
   lines.push('', 'µs/req  function (self time)');
   for (const [k, v] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`${fmt(v)}  ${k}`);
+  return { text: lines.join('\n'), byFunction, byPackage, requests };
+}
+
+/** What the second row spends per request beyond the first, by package and by function. */
+function difference(a: Summary, b: Summary, rowA: number, rowB: number, top: number): string {
+  const lines: string[] = [];
+  for (const [title, pick] of [['package', (x: Summary) => x.byPackage], ['function (self time)', (x: Summary) => x.byFunction]] as const) {
+    const keys = new Set([...pick(a).keys(), ...pick(b).keys()]);
+    const rows = [...keys].map((k) => {
+      const ua = (pick(a).get(k) ?? 0) / a.requests;
+      const ub = (pick(b).get(k) ?? 0) / b.requests;
+      return { k, ua, ub, d: ub - ua };
+    }).sort((x, y) => y.d - x.d);
+    lines.push('', `µs/req: row ${rowA}, row ${rowB}, difference; by ${title}`);
+    for (const r of rows.slice(0, top)) lines.push(`${r.ua.toFixed(2).padStart(7)} ${r.ub.toFixed(2).padStart(7)} ${(r.d >= 0 ? '+' : '') + r.d.toFixed(2).padStart(6)}  ${r.k}`);
+  }
   return lines.join('\n');
 }
 
@@ -133,6 +151,7 @@ async function main(): Promise<void> {
     await Promise.all(suts.map((s) => s.sut.stop(10_000)));
     // A profile ends when its process exits; count only the measured run's samples.
     const afterMeasurementUs = (performance.now() - measuredEnd) * 1000;
+    const summaries: Summary[] = [];
     suts.forEach((s, i) => {
       const file = readdirSync(s.dir).find((f) => f.endsWith('.cpuprofile'));
       if (!file) throw new Error(`row ${s.row}: no profile written: ${s.sut.output()}`);
@@ -143,8 +162,11 @@ async function main(): Promise<void> {
       const profile = JSON.parse(text) as CpuProfile;
       const to = profile.endTime - afterMeasurementUs;
       console.log(`\n## row ${s.row}: ${r.rps.toFixed(0)} req/s under the profiler; profile: ${kept}`);
-      console.log(summarise(profile, { from: to - r.durationSeconds * 1e6, to }, r.requests, Number(args.top)));
+      const summary = summarise(profile, { from: to - r.durationSeconds * 1e6, to }, r.requests, Number(args.top));
+      summaries.push(summary);
+      console.log(summary.text);
     });
+    if (summaries.length === 2) console.log(difference(summaries[0]!, summaries[1]!, suts[0]!.row, suts[1]!.row, Number(args.top)));
   } finally {
     await stopAll();
     rmSync(tmp, { recursive: true, force: true });

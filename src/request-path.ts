@@ -10,15 +10,15 @@ import type { Logger } from 'pino';
 import { sendError } from './errors.ts';
 import type { Metrics } from './ops/metrics.ts';
 import { ProtocolError } from './protocol/errors.ts';
-import { TOKEN_HEADER } from './protocol/headers.ts';
-import { signToken, tokenPayloadJson } from './protocol/token.ts';
+import { RID_HEADER, TOKEN_HEADER } from './protocol/headers.ts';
+import { signToken, TOKEN_REUSE_SECONDS, tokenPayloadJson } from './protocol/token.ts';
 import { verifyWriteBack } from './protocol/write-back.ts';
 import { RESERVED_SESSION_KEYS } from './config/checks.ts';
 import { splitResponseHeaders } from './proxy/headers.ts';
 import type { RuntimeMount } from './runtime.ts';
 import { clearedCookie, sessionCookie, type CookieReading, type CookieSettings } from './session/cookie.ts';
 import { deadlinesOf, type Deadlines } from './session/record.ts';
-import type { LoadedSession, SessionManager } from './session/sessions.ts';
+import type { CachedToken, LoadedSession, SessionManager } from './session/sessions.ts';
 import { StoreUnavailableError } from './session/store.ts';
 
 /** Everything a request needs from the (reloadable) configuration. */
@@ -157,29 +157,47 @@ export async function loadSession(ctx: RequestContext, cookie: { sid: string; st
   }
 }
 
-/** Step 3: the signed token for this mount. Oversized data is omitted, logged and counted, never truncated. */
-export function signRequestToken(ctx: RequestContext): string {
+/**
+ * Step 3: the signed token for this mount. A token carries nothing per request (the
+ * request's nonce travels beside it), so one signed for this session version and mount
+ * is sent again for TOKEN_REUSE_SECONDS: most requests cost no signature (PROTOCOL.md §4.4).
+ * Oversized data is omitted, logged and counted, never truncated.
+ */
+export function requestToken(ctx: RequestContext): string {
   const { mount, loaded, state } = ctx;
   const iat = Math.floor(state.sessions.now() / 1000);
+  const idleExp = loaded ? Math.floor(loaded.deadlines.idleExp / 1000) : null;
+  const cached = loaded ? loaded.tokens.get(mount.name) : mount.anonymousToken.current;
+  let token = cached && iat >= cached.iat && iat - cached.iat < TOKEN_REUSE_SECONDS && cached.idleExp === idleExp ? cached : undefined;
+  if (token === undefined) {
+    token = signRequestToken(ctx, iat, idleExp);
+    if (loaded) loaded.tokens.set(mount.name, token);
+    else mount.anonymousToken.current = token;
+  }
+  if (token.dataOmitted) state.metrics.dataOmitted.inc({ mount: mount.name });
+  return token.token;
+}
+
+function signRequestToken(ctx: RequestContext, iat: number, idleExp: number | null): CachedToken {
+  const { mount, loaded, state } = ctx;
   const input = {
     audJson: mount.audJson,
     iat,
-    rid: ctx.rid,
     sid: loaded ? loaded.sid : null,
-    idleExp: loaded ? Math.floor(loaded.deadlines.idleExp / 1000) : null,
+    idleExp,
     absExp: loaded ? Math.floor(loaded.deadlines.absExp / 1000) : null,
     dataJson: loaded ? state.sessions.readableJson(loaded, mount) : '{}',
   };
   const token = signToken(mount.signingKey, tokenPayloadJson(input));
-  if (token.length <= state.maxTokenBytes) return token;
-  state.metrics.dataOmitted.inc({ mount: mount.name });
+  if (token.length <= state.maxTokenBytes) return { token, iat, idleExp, dataOmitted: false };
   state.logger.warn({ event: 'session_data_omitted', mount: mount.name, tokenBytes: token.length, limit: state.maxTokenBytes, requestId: ctx.requestId },
     'readable session data exceeds the token budget; sent without data');
-  return signToken(mount.signingKey, tokenPayloadJson({ ...input, dataJson: null }));
+  return { token: signToken(mount.signingKey, tokenPayloadJson({ ...input, dataJson: null })), iat, idleExp, dataOmitted: true };
 }
 
+/** What the gateway adds to a forwarded request: the token, this request's nonce, its id. */
 export function tokenHeaders(ctx: RequestContext): Record<string, string> {
-  return { [TOKEN_HEADER]: signRequestToken(ctx), 'x-request-id': ctx.requestId };
+  return { [TOKEN_HEADER]: requestToken(ctx), [RID_HEADER]: ctx.rid, 'x-request-id': ctx.requestId };
 }
 
 function refuseWriteBack(ctx: RequestContext, reason: string, detail: string): void {

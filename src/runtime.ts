@@ -13,6 +13,7 @@ import { deriveMountKey } from './protocol/keys.ts';
 import { ed25519SigningKey, hs256Key, type SigningKey, type VerifyingKey } from './protocol/jws.ts';
 import type { JsonObject } from './protocol/merge-patch.ts';
 import { createMountTable, type Mount } from './proxy/mounts.ts';
+import type { CachedToken } from './session/sessions.ts';
 
 export interface RuntimeMount extends Mount {
   readonly target: URL;
@@ -25,6 +26,8 @@ export interface RuntimeMount extends Mount {
   readonly mayWrite: (key: string) => boolean;
   /** JSON text of the readable part of the session data. */
   readonly readableJson: (data: JsonObject) => string;
+  /** The token for visitors without a session, reused for a few seconds (request-path.ts). */
+  readonly anonymousToken: { current: CachedToken | null };
 }
 
 export interface Runtime {
@@ -74,6 +77,7 @@ function buildMount(config: FrozenConfig, mount: MountConfig): RuntimeMount {
     writeBackKeys,
     mayWrite: writeFilter(mount.write),
     readableJson: readFilter(mount.read),
+    anonymousToken: { current: null },
   };
 }
 

@@ -1,8 +1,9 @@
-"""Backend helper for session-gateway, protocol v1 (docs/PROTOCOL.md).
+"""Backend helper for session-gateway, protocol v2 (docs/PROTOCOL.md).
 
 Standard library only (Python >= 3.9). It verifies the request token the gateway
-sends in ``X-Session-Gateway-Token`` and builds the signed write-back a backend
-answers with in ``X-Session-Gateway-Write``.
+sends in ``X-Session-Gateway-Token`` together with the request's nonce, sent beside
+it in ``X-Session-Gateway-Rid``, and builds the signed write-back a backend answers
+with in ``X-Session-Gateway-Write``.
 
 EdDSA tokens (the gateway's asymmetric mode) need Ed25519, which the standard
 library lacks: they are verified only when the third-party ``cryptography``
@@ -31,14 +32,16 @@ except ImportError:  # pragma: no cover - depends on the machine
 
 __all__ = [
     "ENVIRON_KEY", "ENVIRON_ERROR_KEY", "EDDSA_AVAILABLE", "ERROR_CODES",
-    "PROTOCOL_VERSION", "TOKEN_HEADER", "WRITE_HEADER",
+    "PROTOCOL_VERSION", "RID_HEADER", "TOKEN_HEADER", "WRITE_HEADER",
     "Session", "SessionGatewayError", "SessionGatewayMiddleware",
     "build_write_back", "derive_mount_key", "keys_from_env",
     "public_keys_from_jwks", "verify_token",
 ]
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 TOKEN_HEADER = "X-Session-Gateway-Token"
+#: The request's nonce, sent beside the token (PROTOCOL.md §2, §4.4): a write-back repeats it.
+RID_HEADER = "X-Session-Gateway-Rid"
 WRITE_HEADER = "X-Session-Gateway-Write"
 DEFAULT_SKEW_SECONDS = 10
 MAX_WRITE_BACK_BYTES = 8192
@@ -61,8 +64,13 @@ ERROR_CODES = (
 # Header names compared case-insensitively with "_" counting as "-" (PROTOCOL.md §2);
 # the second form is the WSGI/CGI environ spelling HTTP_X_SESSION_GATEWAY_TOKEN.
 _TOKEN_NAMES = ("x-session-gateway-token", "http-x-session-gateway-token")
+_RID_NAMES = ("x-session-gateway-rid", "http-x-session-gateway-rid")
 _WRITE_NAME = WRITE_HEADER.lower()
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
+# 16 random bytes in base64url (PROTOCOL.md §4.3 step 11); used with fullmatch, since
+# re's "$" would also accept a trailing newline.
+_RID = re.compile(r"[A-Za-z0-9_-]{22}")
+_FROM_HEADERS = object()  # verify_token's rid default: read it from the headers mapping
 _MAX_SAFE_INT = 2**53 - 1  # the reference checks Number.isSafeInteger
 
 
@@ -248,16 +256,16 @@ def _int_or_none(value):
 
 
 def _claims(p, mount, now, skew):
-    """Steps 6-9 on the parsed payload; returns the claims with protocol names."""
+    """Steps 7-10 on the parsed payload; returns the token's claims with protocol names."""
     if _as_int(p.get("v")) != PROTOCOL_VERSION:
-        raise SessionGatewayError("unsupported_version", f"payload.v is {p.get('v')!r}, expected 1")
+        raise SessionGatewayError("unsupported_version", f"payload.v is {p.get('v')!r}, expected {PROTOCOL_VERSION}")
     omitted = p.get("dataOmitted") is True
     idle_ok, idle = _int_or_none(p.get("idleExp"))
     abs_ok, abs_exp = _int_or_none(p.get("absExp"))
     iat, exp, data, sid = _as_int(p.get("iat")), _as_int(p.get("exp")), p.get("data"), p.get("sid")
     if not (
         isinstance(p.get("aud"), str) and iat is not None and exp is not None
-        and isinstance(p.get("rid"), str) and (sid is None or isinstance(sid, str))
+        and (sid is None or isinstance(sid, str))
         and idle_ok and abs_ok and (isinstance(data, dict) or (data is None and omitted))
     ):
         raise SessionGatewayError("malformed", "the token payload lacks a field or has one of the wrong type")
@@ -267,8 +275,17 @@ def _claims(p, mount, now, skew):
         raise SessionGatewayError("future", f"issued at {iat}, now is {now}")
     if exp + skew < now:
         raise SessionGatewayError("stale", f"expired at {exp}, now is {now}")
-    return {"aud": p["aud"], "iat": iat, "exp": exp, "rid": p["rid"], "sid": sid, "data": data,
+    # A "rid" in the payload (a v1 habit) is ignored: the nonce comes from its header (§4.4).
+    return {"aud": p["aud"], "iat": iat, "exp": exp, "sid": sid, "data": data,
             "idleExp": idle, "absExp": abs_exp, "dataOmitted": omitted}
+
+
+def _check_rid(rid):
+    """Step 11, after every token step: the X-Session-Gateway-Rid value, 22 base64url characters."""
+    if not (isinstance(rid, str) and _RID.fullmatch(rid)):
+        raise SessionGatewayError(
+            "malformed", "no well-formed X-Session-Gateway-Rid header (22 base64url characters)")
+    return rid
 
 
 def _header_text(value):
@@ -280,9 +297,20 @@ def _header_text(value):
     return value
 
 
+def _rid_text(value):
+    # Never raises: a value that is not ASCII is refused at step 11, after the token steps.
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("latin-1")
+    return value
+
+
+def _is_value(value_or_headers):
+    return value_or_headers is None or isinstance(value_or_headers, (str, bytes, bytearray))
+
+
 def _token_from(value_or_headers):
-    """The header value, from a value or a mapping (headers or a WSGI environ)."""
-    if value_or_headers is None or isinstance(value_or_headers, (str, bytes, bytearray)):
+    """The token header's value, from a value or a mapping (headers or a WSGI environ)."""
+    if _is_value(value_or_headers):
         return _header_text(value_or_headers)
     found = []
     for name, value in value_or_headers.items():
@@ -294,14 +322,45 @@ def _token_from(value_or_headers):
     return found[0] if found else None
 
 
-def verify_token(value_or_headers, *, mount, keys, alg="HS256", now=None, skew=DEFAULT_SKEW_SECONDS):
-    """Verifies X-Session-Gateway-Token and returns a Session, or raises SessionGatewayError.
+def _rid_from(headers):
+    """The X-Session-Gateway-Rid value from a mapping; None when absent.
 
-    ``value_or_headers``: the header value, or any mapping of headers (looked up
-    case-insensitively, "_" as "-", WSGI's HTTP_X_SESSION_GATEWAY_TOKEN included).
+    Copies under several spellings are joined with ", " as HTTP stacks join repeated
+    headers, so that they fail step 11 like the gateway's own reader does, in order.
+    """
+    found = [_rid_text(value) for name, value in headers.items()
+             if isinstance(name, str) and name.lower().replace("_", "-") in _RID_NAMES]
+    if not found:
+        return None
+    return found[0] if len(found) == 1 else ", ".join(str(v) for v in found)
+
+
+def verify_token(value_or_headers, rid=_FROM_HEADERS, *, mount, keys, alg="HS256", now=None,
+                 skew=DEFAULT_SKEW_SECONDS):
+    """Verifies what the gateway sent with a request and returns a Session, or raises SessionGatewayError.
+
+    Either ``verify_token(headers, mount=..., keys=...)``: any mapping of headers or a WSGI
+    environ, from which both X-Session-Gateway-Token and X-Session-Gateway-Rid are read
+    (case-insensitively, "_" as "-", WSGI's HTTP_X_SESSION_GATEWAY_TOKEN and
+    HTTP_X_SESSION_GATEWAY_RID included);
+    or ``verify_token(token, rid, mount=..., keys=...)``: the two header values, ``None``
+    for a header that is absent.
+
+    The token is checked first (PROTOCOL.md §4.3 steps 1-10), then the rid (step 11:
+    22 base64url characters, else ``malformed``); ``session.rid`` is the header's value.
     ``keys``: kid -> key, bytes or base64url text: the derived mount keys for HS256,
     the Ed25519 public keys for EdDSA (see public_keys_from_jwks).
     """
+    if _is_value(value_or_headers):
+        if rid is _FROM_HEADERS:
+            raise TypeError("verify_token(token, rid, ...): pass the X-Session-Gateway-Rid header's "
+                            "value (None when absent), or pass the headers mapping instead")
+        rid = _rid_text(rid)
+    elif rid is not _FROM_HEADERS:
+        raise TypeError("verify_token(headers, ...) reads X-Session-Gateway-Rid from the headers; "
+                        "pass rid only with a token value")
+    else:
+        rid = _rid_from(value_or_headers)
     token = _token_from(value_or_headers)
     if not token:
         raise SessionGatewayError("missing", "no session token header")
@@ -309,7 +368,9 @@ def verify_token(value_or_headers, *, mount, keys, alg="HS256", now=None, skew=D
         raise ValueError(f"alg must be HS256 or EdDSA, not {alg!r}")
     kid, payload = _verify_compact(token, _normalise_keys(keys), alg)
     now = int(time.time()) if now is None else now
-    return Session(_claims(payload, mount, now, skew), kid=kid)
+    claims = _claims(payload, mount, now, skew)
+    claims["rid"] = _check_rid(rid)
+    return Session(claims, kid=kid)
 
 
 # --- the session and the changes a backend asks for -------------------------------
@@ -438,7 +499,7 @@ class Session:
 
 
 def _binding(session):
-    """aud, rid and sid of the request token, from a Session or a mapping."""
+    """aud and sid of the request token and the request's rid, from a Session or a mapping."""
     if isinstance(session, dict):
         return {"aud": session["aud"], "rid": session["rid"], "sid": session["sid"]}
     return {"aud": session.aud, "rid": session.rid, "sid": session.sid}
@@ -466,7 +527,8 @@ def _write_back_payload(binding, set, regenerate, destroy, revoke_user):
 def build_write_back(session, key_id, key, set=None, regenerate=False, destroy=False, revoke_user=False):
     """The value of the X-Session-Gateway-Write header (HS256 under the derived mount key).
 
-    ``session``: the verified Session (or a mapping with aud, rid, sid) the response answers.
+    ``session``: the verified Session (or a mapping with aud, rid, sid) the response answers;
+    ``rid`` is that request's X-Session-Gateway-Rid value, which a Session already holds.
     ``set``: a JSON Merge Patch: a value sets a key, None deletes it, dicts merge.
     Raises SessionGatewayError with the code the gateway would refuse it with, where
     the helper can tell (malformed, reserved_key, too_large).
@@ -487,12 +549,13 @@ def build_write_back(session, key_id, key, set=None, regenerate=False, destroy=F
 
 
 class SessionGatewayMiddleware:
-    """Verifies the token and puts the Session in environ["session_gateway.session"].
+    """Verifies the token and the rid header and puts the Session in environ["session_gateway.session"].
 
     Changes the app asks for (session.set/delete/regenerate/destroy/revoke_user)
     before it calls start_response become the X-Session-Gateway-Write header.
 
-    A missing or bad token is logged to wsgi.errors with its code; the app then gets
+    A missing or bad token, or a missing or malformed X-Session-Gateway-Rid header
+    (``malformed``), is logged to wsgi.errors with its code; the app then gets
     environ["session_gateway.session"] = None and the error in
     environ["session_gateway.error"], and decides (treat as anonymous, or answer 401).
 

@@ -1,4 +1,4 @@
-"""Tests for session_gateway.py: every protocol-v1 vector, the write-back builder, the WSGI middleware.
+"""Tests for session_gateway.py: every protocol-v2 vector, the rid header, the write-back builder, the WSGI middleware.
 
 Run from the repository root:  python3 -m unittest discover -s helpers/python -v
 """
@@ -22,13 +22,15 @@ import session_gateway as sg
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-with open(os.path.join(REPO, "test", "vectors", "protocol-v1.json"), encoding="utf-8") as f:
+VECTORS_PATH = os.path.join(REPO, "test", "vectors", "protocol-v2.json")
+with open(VECTORS_PATH, encoding="utf-8") as f:
     VECTORS = json.load(f)
 
 NO_CRYPTOGRAPHY = "EdDSA needs the 'cryptography' package, which is not importable here"
 SECRET = VECTORS["keys"]["secrets"]["2026-11"]
 SHOP_KEYS = VECTORS["keys"]["mountKeys"]["shop"]
 BLOG_KEYS = VECTORS["keys"]["mountKeys"]["blog"]
+RID = "bS1hA8z8kQ2x0mZ7nJ9c_w"  # an X-Session-Gateway-Rid value: 16 bytes, base64url
 
 
 # --- test-side JWS tools, written independently of the module under test ---------
@@ -53,6 +55,11 @@ def hs256_ok(value, key_text):
     return hmac.compare_digest(mac, b64d(s))
 
 
+def new_rid():
+    """A fresh X-Session-Gateway-Rid, as the gateway makes one per request."""
+    return b64e(os.urandom(16))
+
+
 def canonical(value):
     """Strict JSON equality: Python's == would call True equal to 1."""
     return json.dumps(value, sort_keys=True)
@@ -68,8 +75,8 @@ def mint_token(payload, kid="2026-11", key_text=SHOP_KEYS["2026-11"], alg="HS256
 
 def fresh_payload(**overrides):
     now = int(time.time())
-    payload = {"v": 1, "iss": "session-gateway", "aud": "shop", "iat": now, "exp": now + 60,
-               "rid": "bS1hA8z8kQ2x0mZ7nJ9c_w", "sid": "Yq3vGd0mXo8QkzV4b1lT2uNcWw5sPaRe",
+    payload = {"v": 2, "iss": "session-gateway", "aud": "shop", "iat": now, "exp": now + 60,
+               "sid": "Yq3vGd0mXo8QkzV4b1lT2uNcWw5sPaRe",
                "idleExp": now + 1800, "absExp": now + 43200,
                "data": {"user": {"id": 42, "name": "Ada"}, "cart": [1, 2, 3], "note": "hi"}}
     payload.update(overrides)
@@ -120,13 +127,32 @@ class TokenVectorTests(unittest.TestCase):
                 self.assertEqual(sg.b64url_encode(derived), key_text, f"{mount}/{kid}")
 
 
+def vector_environ(vector):
+    """The vector's headers as a WSGI server presents them (None: the header was not sent)."""
+    environ = {"REQUEST_METHOD": "GET"}
+    if vector["token"] is not None:
+        environ["HTTP_X_SESSION_GATEWAY_TOKEN"] = vector["token"]
+    if vector["rid"] is not None:
+        environ["HTTP_X_SESSION_GATEWAY_RID"] = vector["rid"]
+    return environ
+
+
+def verify_vector(vector, as_environ=False):
+    options = dict(mount=vector["mount"], keys=vector_keys(vector), alg=vector["alg"], now=vector["now"],
+                   skew=VECTORS["skewSeconds"])
+    if as_environ:
+        return sg.verify_token(vector_environ(vector), **options)
+    return sg.verify_token(vector["token"], vector["rid"], **options)
+
+
 def _valid_vector_test(vector):
     def test(self):
         if needs_ed25519(vector) and not sg.EDDSA_AVAILABLE:
             self.skipTest(NO_CRYPTOGRAPHY)
-        session = sg.verify_token(vector["token"], mount=vector["mount"], keys=vector_keys(vector),
-                                  alg=vector["alg"], now=vector["now"], skew=VECTORS["skewSeconds"])
+        session = verify_vector(vector)
         self.assertEqual(canonical(session.claims()), canonical(vector["expect"]))
+        self.assertEqual(session.rid, vector["rid"])
+        self.assertEqual(canonical(verify_vector(vector, as_environ=True).claims()), canonical(vector["expect"]))
         self.assertEqual((session.sid, session.rid, session.aud, session.data_omitted),
                          (vector["expect"]["sid"], vector["expect"]["rid"], vector["expect"]["aud"],
                           vector["expect"]["dataOmitted"]))
@@ -139,10 +165,10 @@ def _invalid_vector_test(vector):
     def test(self):
         if needs_ed25519(vector) and not sg.EDDSA_AVAILABLE:
             self.skipTest(NO_CRYPTOGRAPHY)
-        with self.assertRaises(sg.SessionGatewayError) as caught:
-            sg.verify_token(vector["token"], mount=vector["mount"], keys=vector_keys(vector),
-                            alg=vector["alg"], now=vector["now"], skew=VECTORS["skewSeconds"])
-        self.assertEqual(caught.exception.code, vector["error"], str(caught.exception))
+        for as_environ in (False, True):
+            with self.subTest(as_environ=as_environ), self.assertRaises(sg.SessionGatewayError) as caught:
+                verify_vector(vector, as_environ)
+            self.assertEqual(caught.exception.code, vector["error"], str(caught.exception))
     return test
 
 
@@ -169,7 +195,7 @@ out = {"available": sg.EDDSA_AVAILABLE}
 for v in vectors["tokens"]["valid"]:
     keys = sg.public_keys_from_jwks(vectors["keys"]["jwks"]) if v["alg"] == "EdDSA" else vectors["keys"]["mountKeys"]["shop"]
     try:
-        sg.verify_token(v["token"], mount="shop", keys=keys, alg=v["alg"], now=v["now"])
+        sg.verify_token(v["token"], v["rid"], mount="shop", keys=keys, alg=v["alg"], now=v["now"])
         out[v["name"]] = "ok"
     except sg.SessionGatewayError as e:
         out[v["name"]] = [e.code, str(e)]
@@ -177,8 +203,7 @@ print(json.dumps(out))
 """
 
     def test_eddsa_refused_clearly_hs256_unaffected(self):
-        vectors_path = os.path.join(REPO, "test", "vectors", "protocol-v1.json")
-        run = subprocess.run([sys.executable, "-c", self.SCRIPT, HERE, vectors_path],
+        run = subprocess.run([sys.executable, "-c", self.SCRIPT, HERE, VECTORS_PATH],
                              capture_output=True, text=True, timeout=60)
         self.assertEqual(run.returncode, 0, run.stderr)
         out = json.loads(run.stdout)
@@ -195,41 +220,116 @@ print(json.dumps(out))
 class HeaderAndKeyTests(unittest.TestCase):
     V = VECTORS["tokens"]["valid"][0]
 
-    def verify(self, headers):
-        return sg.verify_token(headers, mount="shop", keys=SHOP_KEYS, now=self.V["now"])
+    def verify(self, headers, *rid):
+        """A headers mapping, or a token value followed by the rid value."""
+        return sg.verify_token(headers, *rid, mount="shop", keys=SHOP_KEYS, now=self.V["now"])
+
+    def code_of(self, headers, *rid):
+        with self.assertRaises(sg.SessionGatewayError) as caught:
+            self.verify(headers, *rid)
+        return caught.exception.code
 
     def test_lookup_is_case_insensitive_and_reads_wsgi_environ(self):
-        token = self.V["token"]
-        for headers in ({"x-session-gateway-token": token}, {"X-SESSION-GATEWAY-TOKEN": token},
-                        {"HTTP_X_SESSION_GATEWAY_TOKEN": token}, {"X_Session_Gateway_Token": token},
-                        {"x-session-gateway-token": token.encode("ascii")}):
+        token, rid = self.V["token"], self.V["rid"]
+        for headers in ({"x-session-gateway-token": token, "x-session-gateway-rid": rid},
+                        {"X-SESSION-GATEWAY-TOKEN": token, "X-Session-Gateway-Rid": rid},
+                        {"HTTP_X_SESSION_GATEWAY_TOKEN": token, "HTTP_X_SESSION_GATEWAY_RID": rid},
+                        {"X_Session_Gateway_Token": token, "X_Session_Gateway_Rid": rid},
+                        {"x-session-gateway-token": token.encode("ascii"),
+                         "x-session-gateway-rid": rid.encode("ascii")}):
             with self.subTest(headers=list(headers)):
-                self.assertEqual(self.verify(headers).sid, self.V["expect"]["sid"])
+                session = self.verify(headers)
+                self.assertEqual((session.sid, session.rid), (self.V["expect"]["sid"], rid))
 
     def test_missing_header_in_mapping(self):
-        with self.assertRaises(sg.SessionGatewayError) as caught:
-            self.verify({"Content-Type": "text/html", "X-Session-Gateway-Write": "x"})
-        self.assertEqual(caught.exception.code, "missing")
+        self.assertEqual(self.code_of({"Content-Type": "text/html", "X-Session-Gateway-Write": "x",
+                                       "X-Session-Gateway-Rid": RID}), "missing")
+        self.assertEqual(self.code_of({"Content-Type": "text/html"}), "missing")  # token first
         for value in (None, "", b""):
-            with self.assertRaises(sg.SessionGatewayError) as caught:
-                self.verify(value)
-            self.assertEqual(caught.exception.code, "missing")
+            for rid in (RID, None):
+                with self.subTest(value=value, rid=rid):
+                    self.assertEqual(self.code_of(value, rid), "missing")
+
+    def test_rid_missing_or_malformed_is_malformed(self):
+        token = self.V["token"]
+        self.assertEqual(self.verify(token, RID).rid, RID)  # the same token verifies with a good rid
+        for rid in (None, "", RID[:-1], RID + "A", RID + "\n", " " + RID[1:], RID[:-1] + "=",
+                    RID[:-1] + "+", RID[:-1] + "/", RID[:-1] + "\u00e9",
+                    RID.encode("ascii")[:-1] + b"\xe9", f"{RID}, {RID}", f"{RID},{RID}", 12345):
+            with self.subTest(rid=rid):
+                self.assertEqual(self.code_of(token, rid), "malformed")
+        self.assertEqual(self.code_of({"x-session-gateway-token": token}), "malformed")
+        self.assertEqual(self.code_of({"HTTP_X_SESSION_GATEWAY_TOKEN": token,
+                                       "HTTP_X_SESSION_GATEWAY_RID": RID[:21]}), "malformed")
+
+    def test_rid_in_two_spellings_is_refused_even_when_equal(self):
+        # As the gateway's reader joins repeated headers with ", ", which fails step 11.
+        token = self.V["token"]
+        for second in (RID, new_rid()):
+            with self.subTest(second=second):
+                self.assertEqual(self.code_of({"HTTP_X_SESSION_GATEWAY_TOKEN": token,
+                                               "HTTP_X_SESSION_GATEWAY_RID": RID,
+                                               "x-session-gateway-rid": second}), "malformed")
+
+    def test_token_errors_come_before_rid_errors(self):
+        forged = mint_token(fresh_payload(), key_text=BLOG_KEYS["2026-11"])
+        stale = mint_token(fresh_payload(iat=1000, exp=1060))
+        for token, code in ((forged, "bad_signature"), (stale, "stale"),
+                            (mint_token(fresh_payload(aud="blog")), "wrong_audience"),
+                            (mint_token(fresh_payload(v=1, rid=RID)), "unsupported_version")):
+            for rid in (None, "short", f"{RID}, {RID}"):
+                with self.subTest(code=code, rid=rid):
+                    with self.assertRaises(sg.SessionGatewayError) as caught:
+                        sg.verify_token(token, rid, mount="shop", keys=SHOP_KEYS, now=int(time.time()))
+                    self.assertEqual(caught.exception.code, code)
+                    with self.assertRaises(sg.SessionGatewayError) as caught:
+                        sg.verify_token({"HTTP_X_SESSION_GATEWAY_TOKEN": token, **({} if rid is None else
+                                         {"HTTP_X_SESSION_GATEWAY_RID": rid})},
+                                        mount="shop", keys=SHOP_KEYS, now=int(time.time()))
+                    self.assertEqual(caught.exception.code, code)
+
+    def test_rid_comes_from_the_header_never_from_the_token(self):
+        # A v2 token with a stray "rid" field (unknown fields are ignored): the header wins.
+        token = mint_token(fresh_payload(rid="TokenRid0000000000000A"))
+        header_rid = new_rid()
+        session = sg.verify_token(token, header_rid, mount="shop", keys=SHOP_KEYS, now=int(time.time()))
+        self.assertEqual(session.rid, header_rid)
+        self.assertEqual(session.claims()["rid"], header_rid)
+        value = sg.build_write_back(session, session.kid, SHOP_KEYS[session.kid], set={"cart": []})
+        self.assertEqual(jws_parts(value)[1]["rid"], header_rid)
+        # ...and a token rid does not stand in for a missing header
+        with self.assertRaises(sg.SessionGatewayError) as caught:
+            sg.verify_token(token, None, mount="shop", keys=SHOP_KEYS, now=int(time.time()))
+        self.assertEqual(caught.exception.code, "malformed")
+
+    def test_same_token_on_two_requests_gives_two_rids(self):
+        # PROTOCOL.md §4.4: the gateway reuses a token; each request has its own rid.
+        first, second = new_rid(), new_rid()
+        self.assertNotEqual(first, second)
+        self.assertEqual((self.verify(self.V["token"], first).rid, self.verify(self.V["token"], second).rid),
+                         (first, second))
+
+    def test_rid_argument_matches_the_first_argument(self):
+        with self.assertRaises(TypeError):
+            self.verify(self.V["token"])  # a token value needs the rid value beside it
+        with self.assertRaises(TypeError):
+            self.verify({"HTTP_X_SESSION_GATEWAY_TOKEN": self.V["token"]}, RID)  # a mapping has its own
 
     def test_two_different_tokens_are_refused(self):
         other = VECTORS["tokens"]["valid"][1]["token"]
-        with self.assertRaises(sg.SessionGatewayError) as caught:
-            self.verify({"HTTP_X_SESSION_GATEWAY_TOKEN": self.V["token"], "x-session-gateway-token": other})
-        self.assertEqual(caught.exception.code, "malformed")
+        self.assertEqual(self.code_of({"HTTP_X_SESSION_GATEWAY_TOKEN": self.V["token"], "x-session-gateway-token": other,
+                                       "HTTP_X_SESSION_GATEWAY_RID": RID}), "malformed")
 
     def test_keys_as_bytes(self):
         keys = {kid: b64d(k) for kid, k in SHOP_KEYS.items()}
-        self.assertEqual(self.verify(self.V["token"]).rid, self.V["expect"]["rid"])
-        self.assertEqual(sg.verify_token(self.V["token"], mount="shop", keys=keys, now=self.V["now"]).sid,
+        self.assertEqual(self.verify(self.V["token"], self.V["rid"]).rid, self.V["expect"]["rid"])
+        self.assertEqual(sg.verify_token(self.V["token"], self.V["rid"], mount="shop", keys=keys, now=self.V["now"]).sid,
                          self.V["expect"]["sid"])
 
     def test_gateway_secret_instead_of_mount_key_is_a_config_error(self):
         with self.assertRaises(ValueError) as caught:
-            sg.verify_token(self.V["token"], mount="shop", keys={"2026-11": SECRET.encode()}, now=self.V["now"])
+            sg.verify_token(self.V["token"], self.V["rid"], mount="shop", keys={"2026-11": SECRET.encode()},
+                            now=self.V["now"])
         self.assertIn("derived mount key", str(caught.exception))
 
     def test_keys_from_env(self):
@@ -240,7 +340,8 @@ class HeaderAndKeyTests(unittest.TestCase):
         self.assertEqual(list(config["keys"]), ["2026-11", "2026-10"])
         self.assertEqual(config["keys"]["2026-10"], b64d(SHOP_KEYS["2026-10"]))
         older = VECTORS["tokens"]["valid"][1]
-        self.assertEqual(sg.verify_token(older["token"], now=older["now"], **config).sid, older["expect"]["sid"])
+        self.assertEqual(sg.verify_token(older["token"], older["rid"], now=older["now"], **config).sid,
+                         older["expect"]["sid"])
 
     def test_keys_from_env_refuses_bad_config(self):
         for env in ({}, {"SESSION_GATEWAY_MOUNT": "shop"}, {"SESSION_GATEWAY_MOUNT": "shop", "SESSION_GATEWAY_KEYS": "nokid"},
@@ -254,26 +355,26 @@ class HeaderAndKeyTests(unittest.TestCase):
         for now, code in ((990, None), (989, "future"), (1070, None), (1071, "stale")):
             with self.subTest(now=now):
                 if code is None:
-                    self.assertEqual(sg.verify_token(token, mount="shop", keys=SHOP_KEYS, now=now).iat, 1000)
+                    self.assertEqual(sg.verify_token(token, RID, mount="shop", keys=SHOP_KEYS, now=now).iat, 1000)
                     continue
                 with self.assertRaises(sg.SessionGatewayError) as caught:
-                    sg.verify_token(token, mount="shop", keys=SHOP_KEYS, now=now)
+                    sg.verify_token(token, RID, mount="shop", keys=SHOP_KEYS, now=now)
                 self.assertEqual(caught.exception.code, code)
         with self.assertRaises(sg.SessionGatewayError) as caught:
-            sg.verify_token(token, mount="shop", keys=SHOP_KEYS, now=1065, skew=0)
+            sg.verify_token(token, RID, mount="shop", keys=SHOP_KEYS, now=1065, skew=0)
         self.assertEqual(caught.exception.code, "stale")
 
     def test_base64url_length_remainder_one_is_malformed(self):
         # A lax decoder would drop the extra characters and the signature would still match.
         now = int(time.time())
         good = mint_token(fresh_payload())
-        self.assertEqual(sg.verify_token(good, mount="shop", keys=SHOP_KEYS, now=now).sid, fresh_payload()["sid"])
+        self.assertEqual(sg.verify_token(good, RID, mount="shop", keys=SHOP_KEYS, now=now).sid, fresh_payload()["sid"])
         header, payload, signature = good.split(".")
         self.assertEqual(len(signature), 43)
         pad = "A" * ((1 - len(header)) % 4)  # makes the header's length 1 mod 4
         for bad in (good + "AA", f"{header}{pad}.{payload}.{signature}"):
             with self.assertRaises(sg.SessionGatewayError) as caught:
-                sg.verify_token(bad, mount="shop", keys=SHOP_KEYS, now=now)
+                sg.verify_token(bad, RID, mount="shop", keys=SHOP_KEYS, now=now)
             self.assertEqual(caught.exception.code, "malformed")
 
     def test_nan_and_bool_version_are_not_json_integers(self):
@@ -282,13 +383,13 @@ class HeaderAndKeyTests(unittest.TestCase):
                               (fresh_payload(iat=True), "malformed"),
                               (fresh_payload(idleExp=1.5), "malformed")):
             with self.subTest(payload=payload), self.assertRaises(sg.SessionGatewayError) as caught:
-                sg.verify_token(mint_token(payload), mount="shop", keys=SHOP_KEYS, now=now)
+                sg.verify_token(mint_token(payload), RID, mount="shop", keys=SHOP_KEYS, now=now)
             self.assertEqual(caught.exception.code, code)
         with self.assertRaises(sg.SessionGatewayError) as caught:
             h = b64e(b'{"alg":"HS256","kid":"2026-11"}')
-            p = b64e(b'{"v":1,"iat":NaN}')
+            p = b64e(b'{"v":2,"iat":NaN}')
             mac = hmac.new(b64d(SHOP_KEYS["2026-11"]), f"{h}.{p}".encode(), hashlib.sha256).digest()
-            sg.verify_token(f"{h}.{p}.{b64e(mac)}", mount="shop", keys=SHOP_KEYS, now=now)
+            sg.verify_token(f"{h}.{p}.{b64e(mac)}", RID, mount="shop", keys=SHOP_KEYS, now=now)
         self.assertEqual(caught.exception.code, "malformed")
 
 
@@ -382,7 +483,7 @@ class ReferenceGatewayCrossCheck(unittest.TestCase):
 class SessionChangeTests(unittest.TestCase):
     def session(self, **overrides):
         now = int(time.time())
-        return sg.verify_token(mint_token(fresh_payload(**overrides)), mount="shop", keys=SHOP_KEYS, now=now)
+        return sg.verify_token(mint_token(fresh_payload(**overrides)), RID, mount="shop", keys=SHOP_KEYS, now=now)
 
     def test_patch_reproduces_what_the_app_set(self):
         s = self.session()
@@ -488,80 +589,122 @@ class MiddlewareOverHttpTests(unittest.TestCase):
         cls.server.server_close()
         cls.thread.join(5)
 
-    def request(self, path, token=None):
+    def request(self, path, token=None, rid=None, extra=()):
+        """GET path with the token and rid headers (each left out when None) and ``extra`` header pairs."""
         conn = http.client.HTTPConnection("127.0.0.1", self.server.server_port, timeout=10)
         try:
-            conn.request("GET", path, headers={sg.TOKEN_HEADER: token} if token else {})
+            conn.putrequest("GET", path)
+            for name, value in ((sg.TOKEN_HEADER, token), (sg.RID_HEADER, rid), *extra):
+                if value is not None:
+                    conn.putheader(name, value)
+            conn.endheaders()
             res = conn.getresponse()
             return res, json.loads(res.read())
         finally:
             conn.close()
 
-    def write_back(self, res, token):
+    def write_back(self, res, token, rid):
+        """The write-back's payload, checked: signed, v 2, bound to the token's aud/sid and this request's rid."""
         value = res.getheader(sg.WRITE_HEADER)
         self.assertIsNotNone(value, "no write-back header")
         header, payload, *_ = jws_parts(value)
         self.assertTrue(hs256_ok(value, SHOP_KEYS[header["kid"]]))
         claims = jws_parts(token)[1]
-        self.assertEqual((payload["aud"], payload["rid"], payload["sid"]), (claims["aud"], claims["rid"], claims["sid"]))
+        self.assertEqual(payload["v"], 2)
+        self.assertEqual((payload["aud"], payload["rid"], payload["sid"]), (claims["aud"], rid, claims["sid"]))
         return payload
 
     def test_read_without_changes_sends_no_write_back(self):
         token = mint_token(fresh_payload())
-        res, body = self.request("/read", token)
+        res, body = self.request("/read", token, new_rid())
         self.assertEqual(body["user"], {"id": 42, "name": "Ada"})
         self.assertIsNone(res.getheader(sg.WRITE_HEADER))
 
     def test_set_and_delete(self):
-        token = mint_token(fresh_payload())
-        res, _ = self.request("/cart", token)
-        payload = self.write_back(res, token)
+        token, rid = mint_token(fresh_payload()), new_rid()
+        res, _ = self.request("/cart", token, rid)
+        payload = self.write_back(res, token, rid)
         self.assertEqual(payload["set"], {"cart": [1, 2, 3, 4], "note": None})
 
     def test_login_regenerates(self):
-        token = mint_token(fresh_payload())
-        res, _ = self.request("/login", token)
-        payload = self.write_back(res, token)
+        token, rid = mint_token(fresh_payload()), new_rid()
+        res, _ = self.request("/login", token, rid)
+        payload = self.write_back(res, token, rid)
         self.assertEqual(payload["set"], {"user": {"id": 7, "name": "Grace"}})
         self.assertIs(payload["regenerate"], True)
 
     def test_logout_destroys(self):
-        token = mint_token(fresh_payload())
-        res, _ = self.request("/logout", token)
-        payload = self.write_back(res, token)
+        token, rid = mint_token(fresh_payload()), new_rid()
+        res, _ = self.request("/logout", token, rid)
+        payload = self.write_back(res, token, rid)
         self.assertEqual({k: payload[k] for k in payload if k not in ("v", "aud", "rid", "sid")}, {"destroy": True})
 
     def test_anonymous_visitor_first_write(self):
-        token = mint_token(fresh_payload(sid=None, idleExp=None, absExp=None, data={}))
-        res, body = self.request("/cart", token)
+        token, rid = mint_token(fresh_payload(sid=None, idleExp=None, absExp=None, data={})), new_rid()
+        res, body = self.request("/cart", token, rid)
         self.assertIsNone(body["sid"])
-        payload = self.write_back(res, token)
+        payload = self.write_back(res, token, rid)
         self.assertIsNone(payload["sid"])
         self.assertEqual(payload["set"], {"cart": [4], "note": None})  # the delete is sent though unseen
 
+    def test_reused_token_each_write_back_bound_to_its_own_rid(self):
+        # PROTOCOL.md §4.4: the gateway sends the same token again; only the rid is new.
+        token = mint_token(fresh_payload())
+        rids = [new_rid(), new_rid()]
+        payloads = [self.write_back(self.request("/cart", token, rid)[0], token, rid) for rid in rids]
+        self.assertEqual([p["rid"] for p in payloads], rids)
+        self.assertNotEqual(payloads[0]["rid"], payloads[1]["rid"])
+
+    def test_missing_or_malformed_rid_header(self):
+        token = mint_token(fresh_payload())
+        for rid, extra in ((None, ()), ("too-short", ()), (RID + "=", ()),
+                           (RID, ((sg.RID_HEADER, RID),)),           # two copies: joined by the server
+                           (RID, (("x-session-gateway-rid", new_rid()),))):
+            with self.subTest(rid=rid, extra=extra):
+                res, body = self.request("/cart", token, rid, extra)
+                self.assertEqual(body["error"], "malformed")
+                self.assertIsNone(body["sid"])
+                self.assertIsNone(res.getheader(sg.WRITE_HEADER))
+        self.assertIn("token refused (malformed): no well-formed X-Session-Gateway-Rid", QuietHandler.errors.getvalue())
+        res, body = self.request("/cart", token, RID)  # the same token with one good rid
+        self.assertEqual(body["sid"], "Yq3vGd0mXo8QkzV4b1lT2uNcWw5sPaRe")
+        self.write_back(res, token, RID)
+
+    def test_v1_token_with_rid_inside_is_refused(self):
+        v1 = mint_token(fresh_payload(v=1, rid=RID))
+        for rid in (RID, None):
+            with self.subTest(rid=rid):
+                res, body = self.request("/cart", v1, rid)
+                self.assertEqual(body["error"], "unsupported_version")
+                self.assertIsNone(res.getheader(sg.WRITE_HEADER))
+
     def test_older_key_signs_the_write_back_with_the_same_kid(self):
         token = mint_token(fresh_payload(), kid="2026-10", key_text=SHOP_KEYS["2026-10"])
-        res, _ = self.request("/cart", token)
+        res, _ = self.request("/cart", token, new_rid())
         self.assertEqual(jws_parts(res.getheader(sg.WRITE_HEADER))[0]["kid"], "2026-10")
 
     def test_changes_after_start_response_are_refused(self):
-        res, body = self.request("/late", mint_token(fresh_payload()))
+        res, body = self.request("/late", mint_token(fresh_payload()), new_rid())
         self.assertEqual(body["late"], "refused")
         self.assertIsNone(res.getheader(sg.WRITE_HEADER))
 
     def test_app_cannot_forge_a_second_write_header(self):
-        res, _ = self.request("/spoof", mint_token(fresh_payload()))
+        res, _ = self.request("/spoof", mint_token(fresh_payload()), new_rid())
         self.assertIsNone(res.getheader(sg.WRITE_HEADER))
         self.assertIn("removed an X-Session-Gateway-Write header set by the app", QuietHandler.errors.getvalue())
 
     def test_missing_and_bad_tokens(self):
-        _, body = self.request("/cart")
+        _, body = self.request("/cart", None, new_rid())
+        self.assertEqual(body["error"], "missing")
+        _, body = self.request("/cart")  # neither header: the token is named first
         self.assertEqual(body["error"], "missing")
         forged = mint_token(fresh_payload(), key_text=BLOG_KEYS["2026-11"])
-        res, body = self.request("/cart", forged)
+        res, body = self.request("/cart", forged, new_rid())
         self.assertEqual(body["error"], "bad_signature")
         self.assertIsNone(res.getheader(sg.WRITE_HEADER))
-        _, body = self.request("/read", mint_token(fresh_payload(aud="blog")))
+        _, body = self.request("/cart", forged)  # and without a rid header too
+        self.assertEqual(body["error"], "bad_signature")
+        _, body = self.request("/read", mint_token(fresh_payload(aud="blog")), new_rid())
         self.assertEqual(body["error"], "wrong_audience")
         log = QuietHandler.errors.getvalue()
         for code in ("missing", "bad_signature", "wrong_audience"):
@@ -571,11 +714,13 @@ class MiddlewareOverHttpTests(unittest.TestCase):
 class MiddlewareDirectCallTests(unittest.TestCase):
     """Calls the middleware with an environ dict, to see what it logs."""
 
-    def call(self, app, token):
+    def call(self, app, token, rid=RID):
         errors = io.StringIO()
         environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/cart", "wsgi.errors": errors}
         if token:
             environ["HTTP_X_SESSION_GATEWAY_TOKEN"] = token
+        if rid is not None:
+            environ["HTTP_X_SESSION_GATEWAY_RID"] = rid
         seen = {}
 
         def start_response(status, headers, exc_info=None):
@@ -592,6 +737,22 @@ class MiddlewareDirectCallTests(unittest.TestCase):
         self.assertIn("(stale)", log)
         self.assertIsNone(environ[sg.ENVIRON_KEY])
         self.assertFalse(any(n.lower() == "x-session-gateway-write" for n, _ in seen["headers"]))
+
+    def test_rid_from_the_environ(self):
+        app = sg.SessionGatewayMiddleware(demo_app, mount="shop", keys=SHOP_KEYS)
+        token, rid = mint_token(fresh_payload()), new_rid()
+        environ, seen, body, log = self.call(app, token, rid)
+        self.assertEqual((log, body["error"]), ("", None))
+        self.assertEqual(environ[sg.ENVIRON_KEY].rid, rid)
+        self.assertEqual(jws_parts(dict(seen["headers"])[sg.WRITE_HEADER])[1]["rid"], rid)
+        for bad in (None, "", rid[:21], rid + "\n", f"{rid}, {rid}"):
+            with self.subTest(rid=bad):
+                environ, seen, body, log = self.call(app, token, bad)
+                self.assertEqual(body["error"], "malformed")
+                self.assertIn("token refused (malformed)", log)
+                self.assertIsNone(environ[sg.ENVIRON_KEY])
+                self.assertEqual(environ[sg.ENVIRON_ERROR_KEY].code, "malformed")
+                self.assertNotIn(sg.WRITE_HEADER, dict(seen["headers"]))
 
     def test_config_from_environment(self):
         saved = {k: os.environ.get(k) for k in ("SESSION_GATEWAY_MOUNT", "SESSION_GATEWAY_KEYS")}
@@ -618,11 +779,12 @@ class MiddlewareDirectCallTests(unittest.TestCase):
         vector = next(v for v in VECTORS["tokens"]["valid"] if v["alg"] == "EdDSA")
         app = sg.SessionGatewayMiddleware(demo_app, mount="shop", keys=public, alg="EdDSA", write_keys=SHOP_KEYS,
                                           clock=lambda: vector["now"])
-        _, seen, body, _ = self.call(app, vector["token"])
+        _, seen, body, _ = self.call(app, vector["token"], vector["rid"])
         self.assertEqual(body["sid"], vector["expect"]["sid"])
         value = dict(seen["headers"])[sg.WRITE_HEADER]
         self.assertEqual(jws_parts(value)[0], {"alg": "HS256", "kid": "2026-11", "typ": "JWT"})
         self.assertTrue(hs256_ok(value, SHOP_KEYS["2026-11"]))
+        self.assertEqual(jws_parts(value)[1]["rid"], vector["rid"])
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 # frozen_string_literal: true
-# Runs test/vectors/protocol-v1.json against verifier.rb.
+# Runs test/vectors/protocol-v2.json against verifier.rb.
 #   ruby run_vectors.rb            keys, tokens.valid, tokens.invalid, writeBacks.valid (builder)
 #   ruby run_vectors.rb --gateway  also the gateway-side write-back checks (writeBacks.*)
 require "json"
 require_relative "verifier"
 
 SG = SessionGateway
-vectors = JSON.parse(File.read(File.expand_path("../../test/vectors/protocol-v1.json", __dir__)))
+vectors = JSON.parse(File.read(File.expand_path("../../test/vectors/protocol-v2.json", __dir__)))
 gateway = ARGV.include?("--gateway")
 $passed = 0
 $failed = 0
@@ -41,7 +41,7 @@ end
 
 vectors.fetch("tokens").fetch("valid").each do |v|
   check("tokens.valid", v["name"]) do
-    claims = SG.verify(v["token"], mount: v["mount"], keys: keys_for.(v["alg"], v["mount"]),
+    claims = SG.verify(v["token"], rid: v["rid"], mount: v["mount"], keys: keys_for.(v["alg"], v["mount"]),
                                    alg: v["alg"], now: v["now"], skew: skew)
     [claims == v["expect"], "got #{JSON.generate(claims)}"]
   end
@@ -49,7 +49,7 @@ end
 
 vectors.fetch("tokens").fetch("invalid").each do |v|
   check("tokens.invalid", v["name"]) do
-    SG.verify(v["token"], mount: v["mount"], keys: keys_for.(v["alg"], v["mount"]),
+    SG.verify(v["token"], rid: v["rid"], mount: v["mount"], keys: keys_for.(v["alg"], v["mount"]),
                           alg: v["alg"], now: v["now"], skew: skew)
     [false, "verified, expected #{v['error']}"]
   rescue SG::ProtocolError => e

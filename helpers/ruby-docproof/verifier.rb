@@ -1,14 +1,16 @@
 # frozen_string_literal: true
-# session-gateway protocol v1 helper for Ruby, written from docs/PROTOCOL.md only.
+# session-gateway protocol v2 helper for Ruby, written from docs/PROTOCOL.md only.
 # Standard library only: openssl, base64, json.
 require "openssl"
 require "base64"
 require "json"
 
 module SessionGateway
-  VERSION = 1
-  DERIVATION_LABEL = "session-gateway/v1 mount "   # §5.1
-  DEFAULT_SKEW = 10                                 # §4.3 step 9
+  VERSION = 2                                       # §4.2, §10
+  DERIVATION_LABEL = "session-gateway/v1 mount "   # §5.1 (unchanged in v2, §10)
+  DEFAULT_SKEW = 10                                 # §4.3 step 10
+  RID_PATTERN = /\A[A-Za-z0-9_-]{22}\z/             # §2, §4.3 step 11
+  MAX_SAFE_INT = 2**53 - 1                          # §3
   WRITE_BACK_MAX_BYTES = 8192                       # §6.2 step 1, §8
   MAX_PATCH_DEPTH = 16                              # §6.2 step 6, §8
   UNSAFE_KEYS = %w[__proto__ constructor prototype].freeze
@@ -111,7 +113,7 @@ module SessionGateway
     end
   end
 
-  # §4.3 steps 2-5 (shared with the gateway's write-back check, §6.2 step 2).
+  # §4.3 steps 2-6 (shared with the gateway's write-back check, §6.2 step 2).
   # Returns [header, payload].
   def verify_jws(token, keys:, alg:)
     parts = token.split(".", -1)
@@ -127,39 +129,42 @@ module SessionGateway
     [header, parse_json_object(p_bytes)]
   end
 
-  # JSON integer: Integer, or an integral Float such as 1.0 (JSON has one number type).
+  # §3 integer: a JSON number with no fractional part (1.0 counts) within ±(2^53-1).
   def int?(v)
-    v.is_a?(Integer) || (v.is_a?(Float) && v.finite? && v == v.floor)
+    (v.is_a?(Integer) || (v.is_a?(Float) && v.finite? && v == v.floor)) &&
+      v.abs <= MAX_SAFE_INT
   end
 
   def int_or_nil?(v)
     v.nil? || int?(v)
   end
 
-  # Verifies an X-Session-Gateway-Token value (§4.3). Returns the claims
-  # {"aud","iat","exp","rid","sid","data","idleExp","absExp","dataOmitted"} or raises ProtocolError.
+  # Verifies an X-Session-Gateway-Token value with its X-Session-Gateway-Rid header (§4.3).
+  # Returns the claims {"aud","iat","exp","sid","data","idleExp","absExp","dataOmitted","rid"}
+  # or raises ProtocolError. `rid` is the Rid header's value (nil when absent); it is
+  # checked last (step 11), after every token check.
   #   keys: kid => base64url mount key (HS256) or kid => Ed25519 public key (EdDSA)
-  def verify(token, mount:, keys:, alg: "HS256", now: Time.now.to_i, skew: DEFAULT_SKEW)
+  def verify(token, rid:, mount:, keys:, alg: "HS256", now: Time.now.to_i, skew: DEFAULT_SKEW)
     fail!("missing") if token.nil? || token.empty?                     # 1
-    _header, c = verify_jws(token, keys: keys, alg: alg)                # 2-5
-    fail!("unsupported_version", c["v"].inspect) unless int?(c["v"]) && c["v"] == VERSION # 6
-    types_ok =                                                          # 7
-      c["iss"].is_a?(String) && c["aud"].is_a?(String) &&
-      int?(c["iat"]) && int?(c["exp"]) && c["rid"].is_a?(String) &&
+    _header, c = verify_jws(token, keys: keys, alg: alg)                # 2-6
+    fail!("unsupported_version", c["v"].inspect) unless int?(c["v"]) && c["v"] == VERSION # 7
+    types_ok =                                                          # 8 (iss not checked)
+      c["aud"].is_a?(String) && int?(c["iat"]) && int?(c["exp"]) &&
       (c["sid"].nil? || c["sid"].is_a?(String)) &&
       int_or_nil?(c["idleExp"]) && int_or_nil?(c["absExp"]) &&
-      (!c.key?("dataOmitted") || c["dataOmitted"] == true) &&
       (c["dataOmitted"] == true ? c["data"].nil? : c["data"].is_a?(Hash)) &&
       c.key?("sid") && c.key?("idleExp") && c.key?("absExp") && c.key?("data")
     fail!("malformed", "field of the wrong type") unless types_ok
-    fail!("wrong_audience", c["aud"]) unless c["aud"] == mount         # 8
-    fail!("future") if c["iat"] - skew > now                            # 9
+    fail!("wrong_audience", c["aud"]) unless c["aud"] == mount         # 9
+    fail!("future") if c["iat"] - skew > now                            # 10
     fail!("stale") if c["exp"] + skew < now
+    fail!("malformed", "no well-formed X-Session-Gateway-Rid") unless rid.is_a?(String) && rid.match?(RID_PATTERN) # 11
     {
       "aud" => c["aud"], "iat" => c["iat"].to_i, "exp" => c["exp"].to_i,
-      "rid" => c["rid"], "sid" => c["sid"], "data" => c["data"],
+      "sid" => c["sid"], "data" => c["data"],
       "idleExp" => c["idleExp"]&.to_i, "absExp" => c["absExp"]&.to_i,
-      "dataOmitted" => c["dataOmitted"] == true
+      "dataOmitted" => c["dataOmitted"] == true,
+      "rid" => rid
     }
   end
 
@@ -199,9 +204,10 @@ module SessionGateway
     set.each_key { |k| fail!("forbidden_key", k) unless write.include?(k) } if write
   end
 
-  # Builds an X-Session-Gateway-Write value (§6). `binding` is the verified claims of the
-  # request token (or any Hash with "aud", "rid", "sid"); `write_back` holds any of
-  # "set", "regenerate", "destroy", "revokeUser"; `key` is the base64url mount key, `kid` its id.
+  # Builds an X-Session-Gateway-Write value (§6). `binding` is the result of #verify, whose
+  # "rid" is the request's X-Session-Gateway-Rid header (§6.1), or any Hash with "aud", "rid",
+  # "sid"; `write_back` holds any of "set", "regenerate", "destroy", "revokeUser"; `key` is the
+  # base64url mount key, `kid` its id.
   def build_write_back(binding, write_back, key:, kid:)
     req = write_back.transform_keys(&:to_s)
     unknown = req.keys - (WRITE_BACK_FIELDS - %w[v aud rid sid])

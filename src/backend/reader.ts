@@ -1,11 +1,11 @@
 /**
  * The reader: built once at start-up from the mount name and keys, it turns a request's
- * headers into a verified GatewaySession. Verification is src/protocol's verifyToken;
+ * headers into a verified GatewaySession. Verification is src/protocol's verifyRequest (token, then nonce);
  * this module only chooses the keys and the clock and wraps the result.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import {
-  DEFAULT_CLOCK_SKEW_SECONDS, TOKEN_HEADER, verifyToken,
+  DEFAULT_CLOCK_SKEW_SECONDS, RID_HEADER, TOKEN_HEADER, verifyRequest,
   type Algorithm, type JsonObject, type VerifyingKey,
 } from '../protocol/index.ts';
 import { fromProtocolError, JWKS_UNAVAILABLE, SessionGatewayConfigError, SessionGatewayError } from './errors.ts';
@@ -74,20 +74,23 @@ const NO_KEYS: ReadonlyMap<string, VerifyingKey> = new Map();
  * The token header's value. Copies in several letter cases of a plain object, or repeated
  * headers, are joined with ", " as Node joins them: such a value never verifies (`malformed`).
  */
-function tokenFrom(headers: HeaderSource): string | undefined {
-  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(TOKEN_HEADER) ?? undefined;
+/** One header's value; several copies are joined with ", " (and then fail verification). */
+function headerFrom(headers: HeaderSource, lowerName: string): string | undefined {
+  if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(lowerName) ?? undefined;
   const record = headers as IncomingHttpHeaders;
-  const direct = record[TOKEN_HEADER];
+  const direct = record[lowerName];
   if (typeof direct === 'string') return direct;
   const values: string[] = [];
   for (const name of Object.keys(record)) {
-    if (name.toLowerCase() !== TOKEN_HEADER) continue;
+    if (name.toLowerCase() !== lowerName) continue;
     const value = record[name];
     if (Array.isArray(value)) values.push(...value);
     else if (typeof value === 'string') values.push(value);
   }
   return values.length === 0 ? undefined : values.join(', ');
 }
+
+const tokenFrom = (headers: HeaderSource) => headerFrom(headers, TOKEN_HEADER);
 
 function keySourceOf(jwks: SessionReaderOptions['jwks'], problems: string[]): VerifyingKeySource | undefined {
   if (jwks === undefined) return undefined;
@@ -157,7 +160,8 @@ export function createSessionReader<T extends object = JsonObject>(options: Sess
     // No token is `missing` whatever the state of the keys.
     const keys = token ? verifyingKeys() : NO_KEYS;
     try {
-      return verifiedSession<U>(verifyToken(token, { keys, mount, alg, now: now(), skewSeconds }), signer);
+      const claims = verifyRequest(token, headerFrom(headers, RID_HEADER), { keys, mount, alg, now: now(), skewSeconds });
+      return verifiedSession<U>(claims, signer);
     } catch (error) {
       throw fromProtocolError(error);
     }

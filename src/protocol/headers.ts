@@ -2,13 +2,19 @@
  * Every header name the gateway owns. One prefix, so that stripping is a single
  * prefix test and a new header can never be forgotten by the strip step.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Lower-case prefix of every owned header; see docs/PROTOCOL.md §2. */
 export const OWNED_PREFIX = 'x-session-gateway-';
 
 /** Gateway → backend: the signed session token (a compact JWS). */
 export const TOKEN_HEADER = 'x-session-gateway-token';
+
+/**
+ * Gateway → backend: this request's nonce (`rid`), which a write-back must repeat. Apart
+ * from the token so that the token can be reused across requests (PROTOCOL.md §4.4).
+ */
+export const RID_HEADER = 'x-session-gateway-rid';
 
 /** Backend → gateway: a signed write-back (a compact JWS). */
 export const WRITE_HEADER = 'x-session-gateway-write';

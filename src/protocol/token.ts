@@ -15,13 +15,11 @@ export const TOKEN_LIFETIME_SECONDS = 60;
 export const DEFAULT_CLOCK_SKEW_SECONDS = 10;
 
 /** What a verified token says. */
-export interface SessionClaims {
+export interface TokenClaims {
   /** The mount the token was issued for. */
   aud: string;
   iat: number;
   exp: number;
-  /** Per-request nonce; a write-back must repeat it. */
-  rid: string;
   /** Session id, or null for a visitor without a session. */
   sid: string | null;
   /** The session keys this mount may read; {} without a session, null when omitted. */
@@ -34,11 +32,22 @@ export interface SessionClaims {
   dataOmitted: boolean;
 }
 
-/** The parts of a token known only per request; `dataJson` is pre-serialised and may be cached. */
+/** What a verified request says: the token's claims and the request's nonce. */
+export interface SessionClaims extends TokenClaims {
+  /** This request's nonce (the X-Session-Gateway-Rid header); a write-back must repeat it. */
+  rid: string;
+}
+
+/** The request nonce: 16 random bytes, base64url (PROTOCOL.md §2). */
+export const RID_PATTERN = /^[A-Za-z0-9_-]{22}$/;
+
+/** Seconds the gateway sends the same token again (same session version, same mount) before re-signing it. */
+export const TOKEN_REUSE_SECONDS = 5;
+
+/** What a token says; `dataJson` is pre-serialised. */
 export interface TokenInput {
   audJson: string;
   iat: number;
-  rid: string;
   sid: string | null;
   idleExp: number | null;
   absExp: number | null;
@@ -51,7 +60,7 @@ export function tokenPayloadJson(input: TokenInput): string {
   const data = input.dataJson === null ? 'null,"dataOmitted":true' : input.dataJson;
   return (
     `{"v":${PROTOCOL_VERSION},"iss":"${TOKEN_ISSUER}","aud":${input.audJson},"iat":${input.iat},` +
-    `"exp":${input.iat + TOKEN_LIFETIME_SECONDS},"rid":${JSON.stringify(input.rid)},` +
+    `"exp":${input.iat + TOKEN_LIFETIME_SECONDS},` +
     `"sid":${input.sid === null ? 'null' : JSON.stringify(input.sid)},` +
     `"idleExp":${input.idleExp ?? 'null'},"absExp":${input.absExp ?? 'null'},"data":${data}}`
   );
@@ -76,15 +85,15 @@ function isIntOrNull(v: unknown): v is number | null {
   return v === null || Number.isSafeInteger(v);
 }
 
-/** Verifies a request token and returns its claims, or throws a ProtocolError. */
-export function verifyToken(token: string | undefined, options: VerifyTokenOptions): SessionClaims {
+/** Verifies a request token and returns its claims, or throws a ProtocolError (PROTOCOL.md §4.3 steps 1-10). */
+export function verifyToken(token: string | undefined, options: VerifyTokenOptions): TokenClaims {
   if (token === undefined || token === '') throw new ProtocolError('missing', 'no session token header');
   const p = verifyCompact(token, options.keys, options.alg ?? 'HS256');
   if (p.v !== PROTOCOL_VERSION) throw new ProtocolError('unsupported_version', `payload.v is ${JSON.stringify(p.v)}, expected ${PROTOCOL_VERSION}`);
   const dataOmitted = p.dataOmitted === true;
   if (
     typeof p.aud !== 'string' || !Number.isSafeInteger(p.iat) || !Number.isSafeInteger(p.exp) ||
-    typeof p.rid !== 'string' || !(p.sid === null || typeof p.sid === 'string') ||
+    !(p.sid === null || typeof p.sid === 'string') ||
     !isIntOrNull(p.idleExp) || !isIntOrNull(p.absExp) ||
     !(isPlainObject(p.data) || (p.data === null && dataOmitted))
   ) {
@@ -101,11 +110,20 @@ export function verifyToken(token: string | undefined, options: VerifyTokenOptio
     aud: p.aud,
     iat,
     exp,
-    rid: p.rid,
     sid: p.sid as string | null,
     data: p.data as JsonObject | null,
     idleExp: p.idleExp as number | null,
     absExp: p.absExp as number | null,
     dataOmitted,
   };
+}
+
+/**
+ * Verifies what the gateway sent with a request: the token, then the request's nonce
+ * (PROTOCOL.md §4.3, all steps). `rid` is the X-Session-Gateway-Rid header's value.
+ */
+export function verifyRequest(token: string | undefined, rid: string | undefined, options: VerifyTokenOptions): SessionClaims {
+  const claims = verifyToken(token, options);
+  if (rid === undefined || !RID_PATTERN.test(rid)) throw new ProtocolError('malformed', 'no well-formed X-Session-Gateway-Rid header (22 base64url characters)');
+  return { ...claims, rid };
 }

@@ -34,6 +34,16 @@ export interface LoadedSession {
   deadlines: Deadlines;
   /** Readable-data JSON per mount, shared by every request that read the same stored value. */
   views: Map<string, string>;
+  /** Signed tokens per mount, shared the same way (request-path.ts reuses them for a few seconds). */
+  tokens: Map<string, CachedToken>;
+}
+
+/** A token signed for one mount, and what it was signed over that can change without a write. */
+export interface CachedToken {
+  token: string;
+  iat: number;
+  idleExp: number | null;
+  dataOmitted: boolean;
 }
 
 /** Parsed sessions kept by id, reused while the stored text is unchanged. */
@@ -43,6 +53,7 @@ interface ParsedEntry {
   raw: string;
   record: SessionRecord;
   views: Map<string, string>;
+  tokens: Map<string, CachedToken>;
 }
 
 export type WriteBackOutcome =
@@ -109,7 +120,7 @@ export class SessionManager {
     if (cached && cached.raw === stored.raw) {
       const deadlines = deadlinesOf(cached.record._gateway, this.timing);
       if (now >= deadlines.endsAt) return 'expired';
-      return { sid, stored, record: cached.record, deadlines, views: cached.views };
+      return { sid, stored, record: cached.record, deadlines, views: cached.views, tokens: cached.tokens };
     }
     let value: unknown;
     try {
@@ -126,8 +137,9 @@ export class SessionManager {
     const deadlines = deadlinesOf(record._gateway, this.timing);
     if (now >= deadlines.endsAt) return 'expired';
     const views = new Map<string, string>();
-    this.#parsed.set(sid, { raw: stored.raw, record, views });
-    return { sid, stored, record, deadlines, views };
+    const tokens = new Map<string, CachedToken>();
+    this.#parsed.set(sid, { raw: stored.raw, record, views, tokens });
+    return { sid, stored, record, deadlines, views, tokens };
   }
 
   /** JSON of the keys `mount` may read, computed once per stored version. */

@@ -124,7 +124,7 @@ describe('forwarding', () => {
     const received = reply.json();
     expect(received.error).toBeNull(); // the token the backend got is the gateway's, and it verifies
     expect(received.claims.sid).toBeNull();
-    expect(Object.keys(received.headers).filter((h) => /session.gateway/i.test(h))).toEqual(['x-session-gateway-token']);
+    expect(Object.keys(received.headers).filter((h) => /session.gateway/i.test(h)).sort()).toEqual(['x-session-gateway-rid', 'x-session-gateway-token']);
   });
 
   it('a tampered cookie yields a fresh anonymous session', async () => {

@@ -18,7 +18,9 @@ const upgrades: IncomingHttpHeaders[] = [];
 
 /** Every header name a backend stack might read as one of ours (CGI/WSGI/PHP map `_` and `-` alike). */
 const ownedLike = (headers: IncomingHttpHeaders) =>
-  Object.keys(headers).filter((name) => name.toLowerCase().replaceAll('_', '-').startsWith('x-session-gateway-'));
+  Object.keys(headers).filter((name) => name.toLowerCase().replaceAll('_', '-').startsWith('x-session-gateway-')).sort();
+/** What the gateway itself adds to every forwarded request: the token and the request's nonce. */
+const GATEWAY_OWNED = ['x-session-gateway-rid', 'x-session-gateway-token'];
 
 const LEAKY_HEADERS = ['X-Session-Gateway-Write', 'forged-write', 'x-session-gateway-token', 'forged-token', 'X_Session_Gateway_Write', 'underscored', 'X-SESSION-GATEWAY-Anything', 'future'];
 
@@ -52,11 +54,14 @@ afterAll(async () => {
   await new Promise((resolve) => leaky?.close(resolve));
 });
 
+/** Well-formed, so only the gateway's stripping keeps it from a backend. */
+const FORGED_RID = 'ForgedByTheClient00000';
+
 /** A token correctly signed with the shop's own key, claiming someone else's session. */
 function forgedButValidToken(): string {
   const key = hs256Key('k1', deriveMountKey(SIGNING_SECRET, 'shop'));
   const iat = Math.floor(Date.now() / 1000);
-  return signToken(key, tokenPayloadJson({ audJson: '"shop"', iat, rid: 'forged-rid', sid: 'victim-sid', idleExp: iat + 600, absExp: iat + 600, dataJson: '{"user":{"id":1,"role":"admin"}}' }));
+  return signToken(key, tokenPayloadJson({ audJson: '"shop"', iat, sid: 'victim-sid', idleExp: iat + 600, absExp: iat + 600, dataJson: '{"user":{"id":1,"role":"admin"}}' }));
 }
 
 async function forwardedWith(rawHeaders: string[]) {
@@ -78,12 +83,15 @@ describe('client → backend: forged gateway headers never arrive', () => {
     ['lower-case underscores', ['x_session_gateway_token', 'forged']],
     ['mixed dashes and underscores', ['X-Session_Gateway-Token', 'forged', 'X_SESSION-GATEWAY_WRITE', 'forged']],
     ['a correctly signed token for another session', ['X-Session-Gateway-Token', forgedButValidToken()]],
-  ])('%s: the backend gets exactly one owned header, the gateway\'s, for an anonymous visitor', async (_name, headers) => {
+    ['a request nonce of the client\'s choosing', ['X-Session-Gateway-Rid', FORGED_RID]],
+    ['a nonce with underscores, beside a forged token', ['X_Session_Gateway_Rid', FORGED_RID, 'X-Session-Gateway-Token', forgedButValidToken()]],
+  ])('%s: the backend gets only the gateway\'s own headers, for an anonymous visitor', async (_name, headers) => {
     const received = await forwardedWith(headers as string[]);
-    expect(ownedLike(received.headers)).toEqual(['x-session-gateway-token']);
+    expect(ownedLike(received.headers)).toEqual(GATEWAY_OWNED);
     expect(received.error).toBeNull(); // it verifies: it is the gateway's token
     expect(received.claims).toMatchObject({ sid: null, data: {} });
-    expect(received.claims.rid).not.toBe('forged-rid');
+    expect(received.claims.rid).not.toBe(FORGED_RID);
+    expect(received.headers['x-session-gateway-rid']).toMatch(/^[A-Za-z0-9_-]{22}$/);
   });
 
   it('every forged copy is counted in sgw_client_owned_headers_stripped_total', async () => {
@@ -95,7 +103,7 @@ describe('client → backend: forged gateway headers never arrive', () => {
 
   it('listing the token in Connection neither removes the real token nor reaches the backend', async () => {
     const received = await forwardedWith(['Connection', 'keep-alive, X-Session-Gateway-Token, X-Custom-Hop', 'X-Custom-Hop', 'dropped', 'X-Kept', 'kept']);
-    expect(ownedLike(received.headers)).toEqual(['x-session-gateway-token']);
+    expect(ownedLike(received.headers)).toEqual(GATEWAY_OWNED);
     expect(received.error).toBeNull();
     expect(received.headers['x-custom-hop']).toBeUndefined(); // hop-by-hop, as the client asked
     expect(received.headers['x-kept']).toBe('kept');
@@ -130,7 +138,7 @@ describe('WebSocket upgrades get the same protection', () => {
     const text = await rawUpgrade('/shop/ws', 'Connection: Upgrade, X-Session-Gateway-Token\r\nX-Session-Gateway-Token: forged\r\nX_Session_Gateway_Token: forged\r\nx-session-gateway-write: forged\r\n');
     expect(text).toMatch(/^HTTP\/1\.1 101/);
     expect(upgrades).toHaveLength(1);
-    expect(ownedLike(upgrades[0]!)).toEqual(['x-session-gateway-token']);
+    expect(ownedLike(upgrades[0]!)).toEqual(GATEWAY_OWNED);
     expect(upgrades[0]!['x-session-gateway-token']).not.toBe('forged');
     expect(upgrades[0]!.connection).toBe('Upgrade');
   });

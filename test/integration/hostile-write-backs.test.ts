@@ -9,8 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
-  buildWriteBack, deriveMountKey, encodeSegment, hs256Key, signCompact, verifyToken,
-  TOKEN_HEADER, WRITE_HEADER, type SessionClaims, type SigningKey, type VerifyingKey, type WriteBackBinding,
+  buildWriteBack, deriveMountKey, encodeSegment, hs256Key, signCompact, verifyRequest,
+  PROTOCOL_VERSION, RID_HEADER, TOKEN_HEADER, WRITE_HEADER, type SessionClaims, type SigningKey, type VerifyingKey, type WriteBackBinding,
 } from '../../src/protocol/index.ts';
 import { baseConfig, SIGNING_SECRET, startGateway, type StartedGateway } from '../support/gateway.ts';
 import { Browser } from '../support/http.ts';
@@ -18,7 +18,7 @@ import { Browser } from '../support/http.ts';
 const keyFor = (mount: string, kid = 'k1') => hs256Key(kid, deriveMountKey(SIGNING_SECRET, mount));
 const KEYS: Record<string, SigningKey & VerifyingKey> = { shop: keyFor('shop'), star: keyFor('star') };
 const bind = (c: SessionClaims): WriteBackBinding => ({ aud: c.aud, rid: c.rid, sid: c.sid });
-const payload = (c: SessionClaims, extra: Record<string, unknown>) => JSON.stringify({ v: 1, ...bind(c), ...extra });
+const payload = (c: SessionClaims, extra: Record<string, unknown>) => JSON.stringify({ v: PROTOCOL_VERSION, ...bind(c), ...extra });
 const nestedArrays = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 const nestedObjects = (depth: number) => `${'{"a":'.repeat(depth)}1${'}'.repeat(depth)}`;
 
@@ -55,10 +55,11 @@ const MODES: Record<string, Mode> = {
   'a header over 8 KiB': (c, k) => buildWriteBack(k, bind(c), { set: { cart: 'x'.repeat(9000) } }),
   'a header over 20 KiB': (c, k) => buildWriteBack(k, bind(c), { set: { cart: 'x'.repeat(20_000) } }),
   'a session over session.maxBytes': (c, k) => buildWriteBack(k, bind(c), { set: { cart: 'x'.repeat(5000) } }),
-  'arrays nested 2,500 deep': (c, k) => signCompact(k, `{"v":1,"aud":${JSON.stringify(c.aud)},"rid":${JSON.stringify(c.rid)},"sid":${JSON.stringify(c.sid)},"set":{"cart":${nestedArrays(2500)}}}`),
-  'objects nested 800 deep': (c, k) => signCompact(k, `{"v":1,"aud":${JSON.stringify(c.aud)},"rid":${JSON.stringify(c.rid)},"sid":${JSON.stringify(c.sid)},"set":{"cart":${nestedObjects(800)}}}`),
+  'arrays nested 2,500 deep': (c, k) => signCompact(k, `{"v":${PROTOCOL_VERSION},"aud":${JSON.stringify(c.aud)},"rid":${JSON.stringify(c.rid)},"sid":${JSON.stringify(c.sid)},"set":{"cart":${nestedArrays(2500)}}}`),
+  'objects nested 800 deep': (c, k) => signCompact(k, `{"v":${PROTOCOL_VERSION},"aud":${JSON.stringify(c.aud)},"rid":${JSON.stringify(c.rid)},"sid":${JSON.stringify(c.sid)},"set":{"cart":${nestedObjects(800)}}}`),
   'an unknown field': (c, k) => signCompact(k, payload(c, { set: { cart: [1] }, admin: true })),
-  'protocol version 2': (c, k) => signCompact(k, payload(c, { v: 2, set: { cart: [1] } })),
+  'protocol version 1': (c, k) => signCompact(k, payload(c, { v: 1, set: { cart: [1] } })),
+  'protocol version 3': (c, k) => signCompact(k, payload(c, { v: 3, set: { cart: [1] } })),
   'destroy together with set': (c, k) => signCompact(k, payload(c, { destroy: true, set: { cart: [1] } })),
   'a flag that is not true': (c, k) => signCompact(k, payload(c, { regenerate: 'yes' })),
   'set that is not an object': (c, k) => signCompact(k, payload(c, { set: [1, 2] })),
@@ -76,7 +77,7 @@ beforeAll(async () => {
   evil = createServer((req, res) => {
     const mount = (req.url ?? '').split('/')[1]!;
     const key = KEYS[mount]!;
-    const claims = verifyToken(req.headers[TOKEN_HEADER] as string, { keys: new Map([['k1', key]]), mount });
+    const claims = verifyRequest(req.headers[TOKEN_HEADER] as string, req.headers[RID_HEADER] as string, { keys: new Map([['k1', key]]), mount });
     const mode = new URL(req.url ?? '/', 'http://evil').searchParams.get('mode')!;
     const header = MODES[mode]!(claims, key);
     if (mode === 'prime') previous.set(mount, claims);
@@ -139,7 +140,7 @@ describe('refused write-backs leave the session byte for byte as it was', () => 
     ['a key the mount may not write', 'forbidden_key'], ['the reserved key _gateway', 'reserved_key'], ['the reserved key cookie', 'reserved_key'],
     ['a header over 8 KiB', 'too_large'], ['a session over session.maxBytes', 'too_large'],
     ['arrays nested 2,500 deep', 'too_deep'], ['objects nested 800 deep', 'too_deep'],
-    ['an unknown field', 'malformed'], ['protocol version 2', 'unsupported_version'], ['destroy together with set', 'malformed'],
+    ['an unknown field', 'malformed'], ['protocol version 1', 'unsupported_version'], ['protocol version 3', 'unsupported_version'], ['destroy together with set', 'malformed'],
     ['a flag that is not true', 'malformed'], ['set that is not an object', 'malformed'], ['nothing asked', 'malformed'],
     ['two write-back headers', 'malformed'],
   ])('%s → %s', async (mode, reason) => {

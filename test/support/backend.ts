@@ -9,7 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { deriveMountKey, hs256Key, buildWriteBack, verifyToken, TOKEN_HEADER, WRITE_HEADER, ProtocolError, type SessionClaims } from '../../src/protocol/index.ts';
+import { deriveMountKey, hs256Key, buildWriteBack, verifyRequest, RID_HEADER, TOKEN_HEADER, WRITE_HEADER, ProtocolError, type SessionClaims } from '../../src/protocol/index.ts';
 
 export interface TestBackend {
   url: string;
@@ -39,7 +39,7 @@ export async function startBackend(mount: string, signingSecret: string, options
     let claims: SessionClaims | null = null;
     let error: string | null = null;
     try {
-      claims = verifyToken(typeof token === 'string' ? token : undefined, { keys, mount, now: options.now ? Math.floor(options.now() / 1000) : undefined });
+      claims = verifyRequest(typeof token === 'string' ? token : undefined, req.headers[RID_HEADER] as string | undefined, { keys, mount, now: options.now ? Math.floor(options.now() / 1000) : undefined });
     } catch (e) {
       error = e instanceof ProtocolError ? e.code : String(e);
     }
@@ -56,8 +56,8 @@ export async function startBackend(mount: string, signingSecret: string, options
       if (!claims) return reply(401, described);
       const delay = Number(url.searchParams.get('delay') ?? 0);
       if (delay > 0) await new Promise((r) => setTimeout(r, delay));
-      const { writeBack, extraHeaders, status } = JSON.parse(body) as { writeBack: object; extraHeaders?: Record<string, string>; status?: number };
-      const header = buildWriteBack(key, { aud: claims.aud, rid: claims.rid, sid: claims.sid }, writeBack);
+      const { writeBack, extraHeaders, status, rid } = JSON.parse(body) as { writeBack: object; extraHeaders?: Record<string, string>; status?: number; /** bind to this nonce instead (a replay) */ rid?: string };
+      const header = buildWriteBack(key, { aud: claims.aud, rid: rid ?? claims.rid, sid: claims.sid }, writeBack);
       return reply(status ?? 200, described, { [WRITE_HEADER]: header, ...(extraHeaders ?? {}) });
     }
     if (url.pathname.endsWith('/raw-write')) {

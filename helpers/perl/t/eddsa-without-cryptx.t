@@ -17,14 +17,15 @@ my $vectors = do { local $/; open my $fh, '<:raw', $ARGV[0] or die $!; JSON::PP-
 my %out = (available => eddsa_available());
 for my $v (@{ $vectors->{tokens}{valid} }) {
   my $keys = $v->{alg} eq 'EdDSA' ? public_keys_from_jwks($vectors->{keys}{jwks}) : $vectors->{keys}{mountKeys}{shop};
-  my $ok = eval { verify_token($v->{token}, mount => 'shop', keys => $keys, alg => $v->{alg}, now => $v->{now}); 1 };
+  my $ok = eval { verify_token($v->{token}, rid => $v->{rid}, mount => 'shop', keys => $keys, alg => $v->{alg},
+    now => $v->{now}); 1 };
   $out{ $v->{name} } = $ok ? 'ok' : [$@->code, "$@"];
 }
 print JSON::PP->new->canonical->encode(\%out);
 PERL
 
 # List-form open: no shell, so the script needs no quoting.
-open my $child, '-|', $^X, "-I$FindBin::Bin/../lib", '-e', $script, "$REPO/test/vectors/protocol-v1.json"
+open my $child, '-|', $^X, "-I$FindBin::Bin/../lib", '-e', $script, "$REPO/test/vectors/protocol-v2.json"
   or die "cannot run $^X: $!";
 my $out = do { local $/; <$child> };
 close $child;

@@ -8,7 +8,7 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deriveMountKey, hs256Key, TOKEN_HEADER, WRITE_HEADER } from '../../../src/protocol/index.ts';
 import { createSessionReader, expressMiddleware, type GatewaySession } from '../../../src/backend/index.ts';
-import { gatewayAccepts, listen, MOUNT, NEWEST, OLDER, SECRETS, SHOP_KEYS, signedToken } from './helpers.ts';
+import { gatewayAccepts, listen, MOUNT, NEWEST, OLDER, SECRETS, SHOP_KEYS, signedToken, gatewayHeaders } from './helpers.ts';
 
 interface ShopData { user?: { id: number; name: string }; cart?: number[] }
 
@@ -66,25 +66,25 @@ afterAll(async () => {
 });
 
 function call(base: string, method: string, path: string, token?: string): Promise<Response> {
-  return fetch(base + path, { method, redirect: 'manual', headers: token === undefined ? {} : { [TOKEN_HEADER]: token } });
+  return fetch(base + path, { method, redirect: 'manual', headers: token === undefined ? {} : gatewayHeaders(token, rid) });
 }
 
 describe('expressMiddleware', () => {
   it('puts the verified session on req.gatewaySession and res.locals', async () => {
-    const response = await call(strict.url, 'GET', '/me', signedToken(OLDER, { rid, data: { user: { id: 42, name: 'Ada' } } }));
+    const response = await call(strict.url, 'GET', '/me', signedToken(OLDER, { data: { user: { id: 42, name: 'Ada' } } }));
     expect(response.status).toBe(200);
     expect(await response.json()).toStrictEqual({ verified: true, error: null, sid, user: { id: 42, name: 'Ada' }, sameAsLocals: true });
     expect(response.headers.has(WRITE_HEADER)).toBe(false);
   });
 
   it('sends the write-back with res.json', async () => {
-    const response = await call(strict.url, 'POST', '/cart', signedToken(NEWEST, { rid }));
+    const response = await call(strict.url, 'POST', '/cart', signedToken(NEWEST));
     expect(await response.json()).toStrictEqual({ ok: true });
     expect(gatewayAccepts(response.headers.get(WRITE_HEADER)!, binding)).toStrictEqual({ set: { cart: [1, 2, 3] } });
   });
 
   it('sends the write-back with res.redirect from an async handler', async () => {
-    const response = await call(strict.url, 'POST', '/login', signedToken(NEWEST, { rid }));
+    const response = await call(strict.url, 'POST', '/login', signedToken(NEWEST));
     expect(response.status).toBe(302);
     expect(response.headers.get('location')).toBe('/');
     expect(gatewayAccepts(response.headers.get(WRITE_HEADER)!, binding))
@@ -92,14 +92,14 @@ describe('expressMiddleware', () => {
   });
 
   it('sends the write-back with a streamed response', async () => {
-    const response = await call(strict.url, 'GET', '/stream', signedToken(NEWEST, { rid }));
+    const response = await call(strict.url, 'GET', '/stream', signedToken(NEWEST));
     expect(await response.text()).toBe('abc');
     expect(gatewayAccepts(response.headers.get(WRITE_HEADER)!, binding)).toStrictEqual({ set: { cart: null } });
   });
 
   it('sends the write-back with an empty 204 and refuses changes after it', async () => {
     const before = lateErrors.length;
-    const response = await call(strict.url, 'POST', '/logout', signedToken(NEWEST, { rid }));
+    const response = await call(strict.url, 'POST', '/logout', signedToken(NEWEST));
     expect(response.status).toBe(204);
     expect(gatewayAccepts(response.headers.get(WRITE_HEADER)!, binding)).toStrictEqual({ destroy: true });
     expect(lateErrors.length).toBe(before + 1);
@@ -132,7 +132,7 @@ describe('expressMiddleware', () => {
     const change = await call(optional.url, 'POST', '/cart');
     expect(change.status).toBe(401); // set() rethrows why the session is anonymous; Express uses its status
     expect(change.headers.has(WRITE_HEADER)).toBe(false);
-    const valid = await call(optional.url, 'POST', '/cart', signedToken(NEWEST, { rid }));
+    const valid = await call(optional.url, 'POST', '/cart', signedToken(NEWEST));
     expect(gatewayAccepts(valid.headers.get(WRITE_HEADER)!, binding)).toStrictEqual({ set: { cart: [1, 2, 3] } });
   });
 });

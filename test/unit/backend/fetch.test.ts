@@ -5,17 +5,17 @@
 import { describe, expect, it } from 'vitest';
 import { TOKEN_HEADER, WRITE_HEADER } from '../../../src/protocol/index.ts';
 import { createSessionReader, SessionGatewayError, withWriteBack } from '../../../src/backend/index.ts';
-import { gatewayAccepts, MOUNT, NEWEST, SHOP_KEYS, signedToken } from './helpers.ts';
+import { gatewayAccepts, MOUNT, NEWEST, SHOP_KEYS, signedToken, gatewayHeaders } from './helpers.ts';
 
 const reader = createSessionReader<{ cart?: number[] }>({ mount: MOUNT, keys: SHOP_KEYS });
 const rid = 'FeTcHaPiReQuEsTnOnCe0w';
 const binding = { aud: MOUNT, rid, sid: 'Yq3vGd0mXo8QkzV4b1lT2uNcWw5sPaRe' };
 const request = (token?: string) =>
-  new Request('http://backend.local/cart', { method: 'POST', headers: token === undefined ? {} : { [TOKEN_HEADER]: token } });
+  new Request('http://backend.local/cart', { method: 'POST', headers: token === undefined ? {} : gatewayHeaders(token, rid) });
 
 describe('Fetch API', () => {
   it('reads a Request and adds the write-back to a Response, keeping status, headers and body', async () => {
-    const session = reader.fromRequest(request(signedToken(NEWEST, { rid, data: { cart: [1] } })));
+    const session = reader.fromRequest(request(signedToken(NEWEST, { data: { cart: [1] } })));
     expect(session.data?.cart).toEqual([1]);
     session.set('cart', [1, 2]);
     const response = withWriteBack(Response.json({ ok: true }, { status: 201, headers: { 'x-app': 'shop' } }), session);
@@ -26,7 +26,7 @@ describe('Fetch API', () => {
   });
 
   it('works on a redirect, whose headers are immutable', () => {
-    const session = reader.fromRequest(request(signedToken(NEWEST, { rid }))).regenerate();
+    const session = reader.fromRequest(request(signedToken(NEWEST))).regenerate();
     const redirect = Response.redirect('http://backend.local/', 303);
     expect(() => redirect.headers.set('x-test', '1')).toThrow(TypeError);
     const response = withWriteBack(redirect, session);
@@ -36,7 +36,7 @@ describe('Fetch API', () => {
   });
 
   it('passes a streamed body through', async () => {
-    const session = reader.fromRequest(request(signedToken(NEWEST, { rid }))).delete('cart');
+    const session = reader.fromRequest(request(signedToken(NEWEST))).delete('cart');
     const encoder = new TextEncoder();
     const body = new ReadableStream({
       start(controller) {
@@ -50,7 +50,7 @@ describe('Fetch API', () => {
   });
 
   it('returns the same Response when nothing changed, and refuses changes afterwards', () => {
-    const session = reader.fromRequest(request(signedToken(NEWEST, { rid })));
+    const session = reader.fromRequest(request(signedToken(NEWEST)));
     const original = new Response('ok');
     expect(withWriteBack(original, session)).toBe(original);
     expect(() => session.set('cart', [1])).toThrow(/withWriteBack/);

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
-  deriveMountKey, hs256Key, signToken, tokenPayloadJson, verifyWriteBack,
+  deriveMountKey, hs256Key, RID_HEADER, signToken, TOKEN_HEADER, tokenPayloadJson, verifyWriteBack,
   type SigningKey, type VerifyingKey, type WriteBack, type WriteBackBinding,
 } from '../../../src/protocol/index.ts';
 import { RESERVED_KEYS } from '../../../src/backend/index.ts';
@@ -25,10 +25,17 @@ export const GATEWAY_SHOP_KEYS: ReadonlyMap<string, VerifyingKey> = new Map([[NE
 
 export const nowSeconds = () => Math.floor(Date.now() / 1000);
 
+/** The request nonce the gateway sends beside the token (X-Session-Gateway-Rid). */
+export const RID = 'bS1hA8z8kQ2x0mZ7nJ9c_w';
+
+/** The headers the gateway adds to a forwarded request; `rid` null leaves the nonce out. */
+export function gatewayHeaders(token: string, rid: string | null = RID): Record<string, string> {
+  return rid === null ? { [TOKEN_HEADER]: token } : { [TOKEN_HEADER]: token, [RID_HEADER]: rid };
+}
+
 export interface TokenFields {
   aud?: string;
   iat?: number;
-  rid?: string;
   sid?: string | null;
   data?: object | null;
   idleExp?: number | null;
@@ -42,7 +49,6 @@ export function signedToken(key: SigningKey, fields: TokenFields = {}): string {
   return signToken(key, tokenPayloadJson({
     audJson: JSON.stringify(fields.aud ?? MOUNT),
     iat,
-    rid: fields.rid ?? 'bS1hA8z8kQ2x0mZ7nJ9c_w',
     sid,
     idleExp: fields.idleExp === undefined ? (sid === null ? null : iat + 1800) : fields.idleExp,
     absExp: fields.absExp === undefined ? (sid === null ? null : iat + 43200) : fields.absExp,
@@ -85,8 +91,8 @@ export interface Vectors {
   keys: { mountKeys: Record<string, Record<string, string>>; jwks: { keys: Array<Record<string, unknown>> } };
   skewSeconds: number;
   tokens: {
-    valid: Array<{ name: string; token: string; mount: string; alg: 'HS256' | 'EdDSA'; now: number; expect: Record<string, unknown> }>;
-    invalid: Array<{ name: string; token: string; mount: string; alg: 'HS256' | 'EdDSA'; now: number; error: string }>;
+    valid: Array<{ name: string; token: string; rid: string | null; mount: string; alg: 'HS256' | 'EdDSA'; now: number; expect: Record<string, unknown> }>;
+    invalid: Array<{ name: string; token: string; rid: string | null; mount: string; alg: 'HS256' | 'EdDSA'; now: number; error: string }>;
   };
   writeBacks: {
     mount: string;
@@ -97,5 +103,5 @@ export interface Vectors {
 }
 
 export const vectors: Vectors = JSON.parse(
-  readFileSync(new URL('../../vectors/protocol-v1.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../vectors/protocol-v2.json', import.meta.url), 'utf8'),
 ) as Vectors;

@@ -10,7 +10,7 @@ import { ed25519SigningKey, TOKEN_HEADER, WRITE_HEADER } from '../../../src/prot
 import {
   createSessionReader, expressMiddleware, remoteJwks, SessionGatewayError, type JsonWebKeyEntry,
 } from '../../../src/backend/index.ts';
-import { gatewayAccepts, listen, MOUNT, SHOP_KEYS, signedToken } from './helpers.ts';
+import { gatewayAccepts, listen, MOUNT, SHOP_KEYS, signedToken, gatewayHeaders } from './helpers.ts';
 
 function edKey(kid: string) {
   const { publicKey, privateKey } = generateKeyPairSync('ed25519');
@@ -52,7 +52,7 @@ function remoteReader() {
   return { clock, reader: createSessionReader({ mount: MOUNT, alg: 'EdDSA', jwks, keys: SHOP_KEYS }) };
 }
 
-const headers = (signer: ReturnType<typeof edKey>['signer'], aud = MOUNT) => ({ [TOKEN_HEADER]: signedToken(signer, { rid, aud }) });
+const headers = (signer: ReturnType<typeof edKey>['signer'], aud = MOUNT) => gatewayHeaders(signedToken(signer, { aud }), rid);
 const codeOf = (promise: Promise<unknown>) =>
   promise.then(() => 'verified', (error: unknown) => (error instanceof SessionGatewayError ? error.code : Promise.reject(error)));
 

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOKEN_HEADER, WRITE_HEADER } from '../../../src/protocol/index.ts';
 import { attachWriteBack, createSessionReader, SessionGatewayError } from '../../../src/backend/index.ts';
-import { gatewayAccepts, listen, MOUNT, NEWEST, SHOP_KEYS, signedToken } from './helpers.ts';
+import { gatewayAccepts, listen, MOUNT, NEWEST, SHOP_KEYS, signedToken, gatewayHeaders } from './helpers.ts';
 
 const reader = createSessionReader<{ visits?: number; cart?: number[] }>({ mount: MOUNT, keys: SHOP_KEYS });
 const rid = 'nOdEhTtPrEqUeStNoNcE0w';
@@ -54,30 +54,30 @@ beforeAll(async () => {
 });
 afterAll(() => server.close());
 
-const get = (path: string, token?: string) => fetch(server.url + path, { headers: token === undefined ? {} : { [TOKEN_HEADER]: token } });
+const get = (path: string, token?: string) => fetch(server.url + path, { headers: token === undefined ? {} : gatewayHeaders(token, rid) });
 
 describe('node:http', () => {
   it('reads the session and sends a write-back the gateway accepts', async () => {
-    const response = await get('/visit', signedToken(NEWEST, { rid, data: { visits: 4 } }));
+    const response = await get('/visit', signedToken(NEWEST, { data: { visits: 4 } }));
     expect(response.status).toBe(200);
     expect(await response.json()).toStrictEqual({ sid: binding.sid, visits: 4 });
     expect(gatewayAccepts(response.headers.get(WRITE_HEADER)!, binding)).toStrictEqual({ set: { visits: 5 } });
   });
 
   it('sends no write-back when nothing changed', async () => {
-    const response = await get('/', signedToken(NEWEST, { rid }));
+    const response = await get('/', signedToken(NEWEST));
     expect(await response.text()).toBe('unchanged');
     expect(response.headers.has(WRITE_HEADER)).toBe(false);
   });
 
   it('carries the write-back on a streamed response', async () => {
-    const response = await get('/stream', signedToken(NEWEST, { rid }));
+    const response = await get('/stream', signedToken(NEWEST));
     expect(await response.text()).toBe('one two three');
     expect(gatewayAccepts(response.headers.get(WRITE_HEADER)!, binding)).toStrictEqual({ set: { cart: [7] } });
   });
 
   it('merges into headers given to writeHead, and refuses changes once they are sent', async () => {
-    const response = await get('/write-head', signedToken(NEWEST, { rid }));
+    const response = await get('/write-head', signedToken(NEWEST));
     expect(response.status).toBe(201);
     expect(response.headers.get('content-type')).toBe('text/plain');
     expect(gatewayAccepts(response.headers.get(WRITE_HEADER)!, binding)).toStrictEqual({ destroy: true });

@@ -7,7 +7,7 @@ import { deriveMountKey, hs256Key, TOKEN_HEADER } from '../../../src/protocol/in
 import {
   createSessionReader, keysFromEnv, SessionGatewayConfigError, SessionGatewayError, type SessionReaderOptions,
 } from '../../../src/backend/index.ts';
-import { gatewayAccepts, MOUNT, NEWEST, OLDER, protectedHeaderOf, SECRETS, SHOP_KEYS, signedToken } from './helpers.ts';
+import { gatewayAccepts, MOUNT, NEWEST, OLDER, protectedHeaderOf, SECRETS, SHOP_KEYS, signedToken, gatewayHeaders, RID } from './helpers.ts';
 
 function problemsOf(options: unknown): readonly string[] {
   try {
@@ -69,7 +69,7 @@ describe('keysFromEnv', () => {
     expect(mount).toBe('shop');
     expect([...keys.keys()]).toEqual(['2026-11', '2026-10']);
     const reader = createSessionReader({ ...keysFromEnv(env) });
-    const session = reader.read({ [TOKEN_HEADER]: signedToken(OLDER) });
+    const session = reader.read(gatewayHeaders(signedToken(OLDER)));
     expect(protectedHeaderOf(session.regenerate().writeBackHeader()![1]).kid).toBe('2026-11');
   });
 
@@ -93,27 +93,31 @@ describe('reading', () => {
   const reader = createSessionReader({ mount: MOUNT, keys: SHOP_KEYS });
 
   it('uses the real clock by default', () => {
-    expect(reader.read({ [TOKEN_HEADER]: signedToken(NEWEST) }).sid).toBe('Yq3vGd0mXo8QkzV4b1lT2uNcWw5sPaRe');
-    expect(codeOf(() => reader.read({ [TOKEN_HEADER]: signedToken(NEWEST, { iat: Math.floor(Date.now() / 1000) - 71 }) }))).toBe('stale');
-    expect(codeOf(() => reader.read({ [TOKEN_HEADER]: signedToken(NEWEST, { iat: Math.floor(Date.now() / 1000) + 11 }) }))).toBe('future');
+    expect(reader.read(gatewayHeaders(signedToken(NEWEST))).sid).toBe('Yq3vGd0mXo8QkzV4b1lT2uNcWw5sPaRe');
+    expect(codeOf(() => reader.read(gatewayHeaders(signedToken(NEWEST, { iat: Math.floor(Date.now() / 1000) - 71 }))))).toBe('stale');
+    expect(codeOf(() => reader.read(gatewayHeaders(signedToken(NEWEST, { iat: Math.floor(Date.now() / 1000) + 11 }))))).toBe('future');
   });
 
   it('gives distinct codes for bad signature, unknown key, wrong audience and staleness', () => {
     const otherSecret = hs256Key('2026-11', deriveMountKey('someone-else', MOUNT));
     const codes = [
-      codeOf(() => reader.read({ [TOKEN_HEADER]: signedToken(otherSecret) })),
-      codeOf(() => reader.read({ [TOKEN_HEADER]: signedToken(hs256Key('1999-01', deriveMountKey(SECRETS.new, MOUNT))) })),
-      codeOf(() => reader.read({ [TOKEN_HEADER]: signedToken(NEWEST, { aud: 'blog' }) })),
-      codeOf(() => reader.read({ [TOKEN_HEADER]: signedToken(NEWEST, { iat: 1764000000 }) })),
+      codeOf(() => reader.read(gatewayHeaders(signedToken(otherSecret)))),
+      codeOf(() => reader.read(gatewayHeaders(signedToken(hs256Key('1999-01', deriveMountKey(SECRETS.new, MOUNT)))))),
+      codeOf(() => reader.read(gatewayHeaders(signedToken(NEWEST, { aud: 'blog' })))),
+      codeOf(() => reader.read(gatewayHeaders(signedToken(NEWEST, { iat: 1764000000 })))),
       codeOf(() => reader.read({})),
     ];
     expect(codes).toEqual(['bad_signature', 'unknown_key', 'wrong_audience', 'stale', 'missing']);
   });
 
-  it('reads Fetch Headers and plain objects in any letter case; repeated tokens never verify', () => {
+  it('reads Fetch Headers and plain objects in any letter case; repeated tokens or nonces never verify', () => {
     const token = signedToken(NEWEST);
-    expect(reader.read(new Headers({ 'X-Session-Gateway-Token': token })).verified).toBe(true);
-    expect(reader.read({ 'X-Session-Gateway-Token': token }).verified).toBe(true);
+    expect(reader.read(new Headers({ 'X-Session-Gateway-Token': token, 'X-Session-Gateway-Rid': RID })).verified).toBe(true);
+    expect(reader.read({ 'X-Session-Gateway-Token': token, 'X-SESSION-GATEWAY-RID': RID }).verified).toBe(true);
+    expect(reader.read({ 'X-Session-Gateway-Token': token, 'X-SESSION-GATEWAY-RID': RID }).rid).toBe(RID);
+    expect(codeOf(() => reader.read({ 'X-Session-Gateway-Token': token }))).toBe('malformed');
+    expect(codeOf(() => reader.read({ 'x-session-gateway-token': token, 'x-session-gateway-rid': [RID, RID] as never }))).toBe('malformed');
+    expect(codeOf(() => reader.read({ 'x-session-gateway-token': token, 'x-session-gateway-rid': 'too-short' }))).toBe('malformed');
     expect(codeOf(() => reader.read({ 'x-session-gateway-token': [token, token] as never }))).toBe('malformed');
     expect(codeOf(() => reader.read({ 'X-Session-Gateway-Token': token, 'x-session-gateway-TOKEN': token } as never))).toBe('malformed');
     const repeated = new Headers();
@@ -123,7 +127,7 @@ describe('reading', () => {
   });
 
   it('verifies tokens under any held key and signs write-backs with the newest', () => {
-    const session = reader.read({ [TOKEN_HEADER]: signedToken(OLDER) });
+    const session = reader.read(gatewayHeaders(signedToken(OLDER)));
     const header = session.set('cart', [3]).writeBackHeader()![1];
     expect(protectedHeaderOf(header)).toStrictEqual({ alg: 'HS256', kid: '2026-11', typ: 'JWT' });
     const binding = { aud: MOUNT, rid: session.rid!, sid: session.sid };
@@ -132,8 +136,8 @@ describe('reading', () => {
 
   it('honours skewSeconds and an injected clock', () => {
     const strict = createSessionReader({ mount: MOUNT, keys: SHOP_KEYS, skewSeconds: 0, now: () => 1764000061 });
-    expect(codeOf(() => strict.read({ [TOKEN_HEADER]: signedToken(NEWEST, { iat: 1764000000 }) }))).toBe('stale');
+    expect(codeOf(() => strict.read(gatewayHeaders(signedToken(NEWEST, { iat: 1764000000 }))))).toBe('stale');
     const lenient = createSessionReader({ mount: MOUNT, keys: SHOP_KEYS, skewSeconds: 5, now: () => 1764000061 });
-    expect(codeOf(() => lenient.read({ [TOKEN_HEADER]: signedToken(NEWEST, { iat: 1764000000 }) }))).toBe('verified');
+    expect(codeOf(() => lenient.read(gatewayHeaders(signedToken(NEWEST, { iat: 1764000000 }))))).toBe('verified');
   });
 });

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { TOKEN_HEADER, WRITE_HEADER } from '../../../src/protocol/index.ts';
 import { createSessionReader, SessionGatewayError, type GatewaySession } from '../../../src/backend/index.ts';
-import { gatewayAccepts, MOUNT, NEWEST, payloadOf, SHOP_KEYS, signedToken } from './helpers.ts';
+import { gatewayAccepts, MOUNT, NEWEST, payloadOf, SHOP_KEYS, signedToken, gatewayHeaders } from './helpers.ts';
 
 interface ShopData {
   user?: { id: number; name: string; roles?: string[] };
@@ -17,7 +17,7 @@ const reader = createSessionReader<ShopData>({ mount: MOUNT, keys: SHOP_KEYS });
 const binding = { aud: MOUNT, rid: 'bS1hA8z8kQ2x0mZ7nJ9c_w', sid: 'Yq3vGd0mXo8QkzV4b1lT2uNcWw5sPaRe' };
 
 function fresh(): GatewaySession<ShopData> {
-  return reader.read({ [TOKEN_HEADER]: signedToken(NEWEST, { data: { user: { id: 42, name: 'Ada', roles: ['admin'] }, cart: [1, 2] } }) });
+  return reader.read(gatewayHeaders(signedToken(NEWEST, { data: { user: { id: 42, name: 'Ada', roles: ['admin'] }, cart: [1, 2] } })));
 }
 
 function sent(session: GatewaySession<ShopData>) {
@@ -50,7 +50,7 @@ describe('changes', () => {
     const session = fresh().set('cart', [1, 2, 3]).delete('user').merge({ prefs: { theme: 'dark' } });
     session.merge({ prefs: { lang: 'fr' } });
     const { payload, accepted } = sent(session);
-    expect(payload).toStrictEqual({ v: 1, ...binding, set: { cart: [1, 2, 3], user: null, prefs: { theme: 'dark', lang: 'fr' } } });
+    expect(payload).toStrictEqual({ v: 2, ...binding, set: { cart: [1, 2, 3], user: null, prefs: { theme: 'dark', lang: 'fr' } } });
     expect(accepted).toStrictEqual({ set: { cart: [1, 2, 3], user: null, prefs: { theme: 'dark', lang: 'fr' } } });
   });
 
@@ -128,7 +128,7 @@ describe('changes', () => {
   });
 
   it('binds a visitor without a session to sid null', () => {
-    const session = reader.read({ [TOKEN_HEADER]: signedToken(NEWEST, { sid: null, data: {} }) });
+    const session = reader.read(gatewayHeaders(signedToken(NEWEST, { sid: null, data: {} })));
     const header = session.set('cart', [9]).writeBackHeader()![1];
     expect(payloadOf(header).sid).toBeNull();
     expect(gatewayAccepts(header, { ...binding, sid: null })).toStrictEqual({ set: { cart: [9] } });
@@ -151,7 +151,7 @@ describe('sessions that cannot change', () => {
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const jwks = { keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'ed-1' }] };
     const edReader = createSessionReader({ mount: MOUNT, alg: 'EdDSA', jwks });
-    const session = edReader.read({ [TOKEN_HEADER]: signedToken(ed25519SigningKey('ed-1', privateKey)) });
+    const session = edReader.read(gatewayHeaders(signedToken(ed25519SigningKey('ed-1', privateKey))));
     expect(session.sid).toBe(binding.sid);
     expect(() => session.set('cart', [1])).toThrow(/no mount key/);
   });

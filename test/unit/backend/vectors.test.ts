@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { hs256Key, TOKEN_HEADER } from '../../../src/protocol/index.ts';
 import { createSessionReader, SessionGatewayError, type GatewaySession } from '../../../src/backend/index.ts';
-import { payloadOf, protectedHeaderOf, signedToken, vectors } from './helpers.ts';
+import { payloadOf, protectedHeaderOf, signedToken, vectors, gatewayHeaders } from './helpers.ts';
 import { verifyWriteBack } from '../../../src/protocol/index.ts';
 
 const CLAIM_FIELDS = ['aud', 'iat', 'exp', 'rid', 'sid', 'data', 'idleExp', 'absExp', 'dataOmitted'] as const;
@@ -24,7 +24,7 @@ function claimsOf(session: GatewaySession): Record<string, unknown> {
 describe('token vectors', () => {
   it.each(vectors.tokens.valid.map((v) => [v.name, v] as const))('valid: %s', (_name, vector) => {
     expect(Object.keys(vector.expect).sort()).toEqual([...CLAIM_FIELDS].sort());
-    const session = readerFor(vector.mount, vector.alg, vector.now).read({ [TOKEN_HEADER]: vector.token });
+    const session = readerFor(vector.mount, vector.alg, vector.now).read(gatewayHeaders(vector.token, vector.rid));
     expect(claimsOf(session)).toStrictEqual(vector.expect);
     expect(session.verified).toBe(true);
   });
@@ -33,7 +33,7 @@ describe('token vectors', () => {
     const reader = readerFor(vector.mount, vector.alg, vector.now);
     let caught: unknown;
     try {
-      reader.read({ [TOKEN_HEADER]: vector.token });
+      reader.read(gatewayHeaders(vector.token, vector.rid));
     } catch (error) {
       caught = error;
     }
@@ -57,8 +57,8 @@ describe('write-back vectors', () => {
   /** The session a backend would see on the request the vector's binding describes. */
   function sessionFor(binding: { aud: string; rid: string; sid: string | null }): GatewaySession {
     // Only the binding is given: the token shows no data, so every change is sent as asked.
-    const token = signedToken(newest, { aud: binding.aud, rid: binding.rid, sid: binding.sid, iat: now, data: {} });
-    return readerFor(mount, 'HS256', now).read({ [TOKEN_HEADER]: token });
+    const token = signedToken(newest, { aud: binding.aud, sid: binding.sid, iat: now, data: {} });
+    return readerFor(mount, 'HS256', now).read(gatewayHeaders(token, binding.rid));
   }
 
   function checkAgainstVector(session: GatewaySession, vector: (typeof vectors.writeBacks.valid)[number]): void {

@@ -11,7 +11,7 @@ import {
 } from '../../../src/protocol/index.ts';
 
 const now = Math.floor(Date.now() / 1000);
-const payload = tokenPayloadJson({ audJson: '"shop"', iat: now, rid: 'r1', sid: 'abc', idleExp: now + 60, absExp: now + 600, dataJson: '{"user":{"id":1},"note":"é\\r\\n"}' });
+const payload = tokenPayloadJson({ audJson: '"shop"', iat: now, sid: 'abc', idleExp: now + 60, absExp: now + 600, dataJson: '{"user":{"id":1},"note":"é\\r\\n"}' });
 
 describe('JWS interoperability with jose', () => {
   it('jose verifies an HS256 token signed by the gateway, with audience and expiry checks', async () => {

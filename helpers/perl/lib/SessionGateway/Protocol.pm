@@ -10,9 +10,9 @@ sub message { $_[0]->{message} }
 sub throw   { my $class = shift; die $class->new(@_) }
 
 package SessionGateway::Protocol;
-# session-gateway wire protocol v1 (docs/PROTOCOL.md) for Perl backends, on core
-# modules only: verify the X-Session-Gateway-Token a request carries, build the
-# X-Session-Gateway-Write header a response answers with.
+# session-gateway wire protocol v2 (docs/PROTOCOL.md) for Perl backends, on core
+# modules only: verify the X-Session-Gateway-Token and X-Session-Gateway-Rid a request
+# carries, build the X-Session-Gateway-Write header a response answers with.
 #
 # EdDSA tokens (the gateway's asymmetric mode) need Ed25519, which core Perl lacks:
 # they are verified only when Crypt::PK::Ed25519 (Debian: libcryptx-perl) loads;
@@ -26,22 +26,23 @@ use MIME::Base64 qw(encode_base64url decode_base64url);
 use Scalar::Util qw(blessed);
 use Exporter 'import';
 
-our $VERSION = '1.000';
+our $VERSION = '2.000';
 our @EXPORT_OK = qw(
-  PROTOCOL_VERSION TOKEN_HEADER WRITE_HEADER DEFAULT_SKEW MAX_WRITE_BACK_BYTES
-  verify_token build_write_back derive_mount_key keys_from_env normalise_keys
+  PROTOCOL_VERSION TOKEN_HEADER RID_HEADER WRITE_HEADER DEFAULT_SKEW MAX_WRITE_BACK_BYTES
+  verify_token rid_from build_write_back derive_mount_key keys_from_env normalise_keys
   public_keys_from_jwks merge_diff same_json clone_json eddsa_available
   b64url_encode b64url_decode
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 use constant {
-  PROTOCOL_VERSION     => 1,
+  PROTOCOL_VERSION     => 2,
   TOKEN_HEADER         => 'X-Session-Gateway-Token',
+  RID_HEADER           => 'X-Session-Gateway-Rid',
   WRITE_HEADER         => 'X-Session-Gateway-Write',
   DEFAULT_SKEW         => 10,
   MAX_WRITE_BACK_BYTES => 8192,
-  DERIVATION_LABEL     => 'session-gateway/v1 mount ',
+  DERIVATION_LABEL     => 'session-gateway/v1 mount ',    # unchanged in protocol v2 (PROTOCOL.md §10)
   MAX_SAFE_INT         => 9007199254740991,    # the reference checks Number.isSafeInteger
 };
 
@@ -49,6 +50,9 @@ my %RESERVED = map { $_ => 1 } qw(cookie _gateway);
 # Header names compare case-insensitively with "_" as "-" (PROTOCOL.md §2); the second
 # is the PSGI/CGI env spelling HTTP_X_SESSION_GATEWAY_TOKEN.
 my %TOKEN_NAMES = map { $_ => 1 } qw(x-session-gateway-token http-x-session-gateway-token);
+my %RID_NAMES   = map { $_ => 1 } qw(x-session-gateway-rid http-x-session-gateway-rid);
+# PROTOCOL.md §4.3 step 11: 16 random bytes as base64url, 22 characters.
+my $RID_PATTERN = qr/\A[A-Za-z0-9_-]{22}\z/;
 
 my $JSON_IN  = JSON::PP->new->utf8->allow_nonref;
 my $JSON_OUT = JSON::PP->new->utf8->canonical;
@@ -202,18 +206,34 @@ sub _verify_compact {
   return ($kid, _json_object($payload, 'the JWS payload'));
 }
 
-# Steps 6-7: version and field types, as the reference verifier checks them.
+# Steps 7-8: version and field types, as the reference verifier checks them. A rid in
+# the payload (version 1 had one) is an unknown field here and ignored: rid comes from
+# the X-Session-Gateway-Rid header only (PROTOCOL.md §4.4).
 sub _check_payload {
   my ($p) = @_;
-  _fail('unsupported_version', 'payload.v is not 1') unless _is_int($p->{v}) && $p->{v} == PROTOCOL_VERSION;
+  _fail('unsupported_version', 'payload.v is not ' . PROTOCOL_VERSION)
+    unless _is_int($p->{v}) && $p->{v} == PROTOCOL_VERSION;
   my $omitted = ref $p->{dataOmitted} && $p->{dataOmitted} ? 1 : 0;    # only JSON true counts
   my $data    = $p->{data};
   _fail('malformed', 'the token payload lacks a field or has one of the wrong type')
-    unless _is_string($p->{aud}) && _is_int($p->{iat}) && _is_int($p->{exp}) && _is_string($p->{rid})
+    unless _is_string($p->{aud}) && _is_int($p->{iat}) && _is_int($p->{exp})
     && (!defined $p->{sid} || _is_string($p->{sid}))
     && _is_int_or_null($p->{idleExp}) && _is_int_or_null($p->{absExp})
     && (ref $data eq 'HASH' || (!defined $data && $omitted));
   return $omitted;
+}
+
+# The distinct values of the headers %$names names in a hashref of headers or a PSGI
+# env, in order of first appearance by sorted key (for a stable error message).
+sub _header_values {
+  my ($from, $names) = @_;
+  my (%seen, @values);
+  for my $name (sort keys %$from) {
+    (my $norm = lc $name) =~ tr/_/-/;
+    next unless $names->{$norm} && defined $from->{$name};
+    push @values, $from->{$name} unless $seen{ $from->{$name} }++;
+  }
+  return @values;
 }
 
 # The token from a header value, a hashref of headers or a PSGI env, or an object
@@ -222,22 +242,37 @@ sub _token_from {
   my ($from) = @_;
   return $from if !ref $from;
   return scalar $from->header(TOKEN_HEADER) if blessed $from && $from->can('header');
-  my %found;
-  for my $name (keys %$from) {
-    (my $norm = lc $name) =~ tr/_/-/;
-    $found{ $from->{$name} } = 1 if $TOKEN_NAMES{$norm} && defined $from->{$name};
-  }
+  my @found = _header_values($from, \%TOKEN_NAMES);
   # Two different tokens: refuse rather than guess which one the gateway sent.
-  _fail('malformed', 'more than one X-Session-Gateway-Token header') if keys %found > 1;
-  return (keys %found)[0];
+  _fail('malformed', 'more than one X-Session-Gateway-Token header') if @found > 1;
+  return $found[0];
 }
 
-# verify_token($value_or_headers, mount => 'shop', keys => {kid => key}, alg => 'HS256',
-#              now => time, skew => 10)
-# Returns the claims hashref (aud iat exp rid sid data idleExp absExp dataOmitted),
-# in list context also the kid that signed it; dies with a SessionGateway::Error.
+# rid_from($headers): the X-Session-Gateway-Rid value of a hashref of headers or a PSGI
+# env (HTTP_X_SESSION_GATEWAY_RID), or of an object with a ->header method; undef when
+# absent. Several different values come back joined with ", ", as an HTTP stack joins
+# repeated headers, which verify_token then refuses (PROTOCOL.md §4.3 step 11).
+# Never dies: a bad rid must not be reported before the token's own errors.
+sub rid_from {
+  my ($from) = @_;
+  return undef unless ref $from;
+  return scalar $from->header(RID_HEADER) if blessed $from && $from->can('header');
+  return undef unless ref $from eq 'HASH';
+  my @found = _header_values($from, \%RID_NAMES);
+  return @found ? join(', ', @found) : undef;
+}
+
+# verify_token($value_or_headers, mount => 'shop', keys => {kid => key}, rid => $rid,
+#              alg => 'HS256', now => time, skew => 10)
+# All of PROTOCOL.md §4.3. rid is the request's X-Session-Gateway-Rid value; without
+# the rid option it is read from $value_or_headers when that is a hashref of headers,
+# a PSGI env or an HTTP::Headers (a bare token value has none: pass rid).
+# Returns the claims hashref (aud iat exp rid sid data idleExp absExp dataOmitted; rid
+# is the header's), in list context also the kid that signed it; dies with a
+# SessionGateway::Error.
 sub verify_token {
   my ($from, %opt) = @_;
+  my $rid   = exists $opt{rid} ? $opt{rid} : rid_from($from);
   my $token = _token_from($from);
   _fail('missing', 'no session token header') unless defined $token && length $token;
   my $alg = $opt{alg} // 'HS256';
@@ -250,7 +285,11 @@ sub verify_token {
   my $skew = $opt{skew} // DEFAULT_SKEW;
   _fail('future', "issued at $p->{iat}, now is $now") if $p->{iat} - $skew > $now;
   _fail('stale', "expired at $p->{exp}, now is $now") if $p->{exp} + $skew < $now;
-  my %claims = map { $_ => $p->{$_} } qw(aud iat exp rid sid data idleExp absExp);
+  # Step 11, after every token check: the request's nonce, sent beside the token.
+  _fail('malformed', 'no well-formed X-Session-Gateway-Rid header (22 base64url characters)')
+    unless defined $rid && !ref $rid && $rid =~ $RID_PATTERN;
+  my %claims = map { $_ => $p->{$_} } qw(aud iat exp sid data idleExp absExp);
+  $claims{rid} = "$rid";
   $claims{dataOmitted} = $omitted ? JSON::PP::true : JSON::PP::false;
   return wantarray ? (\%claims, $kid) : \%claims;
 }
@@ -324,7 +363,8 @@ sub _write_back_payload {
 # build_write_back($claims_or_binding, $key_id, $key, set => {...}, regenerate => 1,
 #                  destroy => 1, revoke_user => 1)
 # The value of X-Session-Gateway-Write: HS256 under the derived mount key, bound to
-# the aud/rid/sid of the request token. Dies with the code the gateway would refuse
+# the request: aud and sid of its token, rid of its X-Session-Gateway-Rid header (the
+# claims verify_token returns hold all three). Dies with the code the gateway would refuse
 # it with where the helper can tell (malformed, reserved_key, too_large).
 sub build_write_back {
   my ($binding, $kid, $key, %ask) = @_;
@@ -343,20 +383,25 @@ __END__
 
 =head1 NAME
 
-SessionGateway::Protocol - verify session-gateway tokens and build write-backs (protocol v1)
+SessionGateway::Protocol - verify session-gateway tokens and build write-backs (protocol v2)
 
 =head1 SYNOPSIS
 
   use SessionGateway::Protocol qw(verify_token build_write_back keys_from_env WRITE_HEADER);
 
   my $cfg = keys_from_env();    # SESSION_GATEWAY_MOUNT, SESSION_GATEWAY_KEYS
+  # A PSGI env (or headers hashref, or HTTP::Headers) holds both X-Session-Gateway-Token
+  # and X-Session-Gateway-Rid:
   my ($claims, $kid) = verify_token($env, mount => $cfg->{mount}, keys => $cfg->{keys});
-  print $claims->{sid}, $claims->{data}{user}{name};
+  # or with the two header values: verify_token($token, rid => $rid, mount => ..., keys => ...)
+  print $claims->{sid}, $claims->{rid}, $claims->{data}{user}{name};
 
   my $value = build_write_back($claims, $kid, $cfg->{keys}{$kid}, set => { cart => [1, 2] });
   # add header WRITE_HEADER => $value to the response
 
 Errors are C<SessionGateway::Error> objects; C<< $err->code >> is the protocol code.
+A missing or ill-formed C<X-Session-Gateway-Rid> is C<malformed>, reported only after
+every check of the token itself (PROTOCOL.md section 4.3, step 11).
 Most apps want L<Plack::Middleware::SessionGateway> instead.
 
 =cut

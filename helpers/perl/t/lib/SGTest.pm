@@ -1,6 +1,6 @@
 package SGTest;
-# Test-side tools, written apart from the code under test: the vectors, a token
-# minter standing in for the gateway, JWS decoding, RFC 7396 merge.
+# Test-side tools, written apart from the code under test: the vectors, a token and
+# rid minter standing in for the gateway, JWS decoding, RFC 7396 merge.
 use strict;
 use warnings;
 use FindBin ();
@@ -10,15 +10,19 @@ use MIME::Base64 qw(encode_base64url decode_base64url);
 use Exporter 'import';
 
 our @EXPORT = qw(
-  $VECTORS $REPO %SHOP_KEYS %BLOG_KEYS canonical jws_parts hs256_ok mint_token fresh_payload apply_merge_patch
+  $VECTORS $REPO $RID %SHOP_KEYS %BLOG_KEYS canonical jws_parts hs256_ok mint_token mint_rid fresh_payload
+  apply_merge_patch
 );
 
 our $REPO = "$FindBin::Bin/../../..";
 our $VECTORS = do {
-  open my $fh, '<:raw', "$REPO/test/vectors/protocol-v1.json" or die "vectors: $!";
+  open my $fh, '<:raw', "$REPO/test/vectors/protocol-v2.json" or die "vectors: $!";
   local $/;
   JSON::PP->new->utf8->decode(<$fh>);
 };
+die "vectors: expected protocol version 2, got $VECTORS->{version}\n" unless ($VECTORS->{version} // 0) == 2;
+# The rid header the vectors send (PROTOCOL.md section 2: 22 base64url characters).
+our $RID = $VECTORS->{tokens}{valid}[0]{rid};
 our %SHOP_KEYS = %{ $VECTORS->{keys}{mountKeys}{shop} };
 our %BLOG_KEYS = %{ $VECTORS->{keys}{mountKeys}{blog} };
 
@@ -48,12 +52,17 @@ sub mint_token {
   return "$h.$p." . encode_base64url(hmac_sha256("$h.$p", decode_base64url($key)));
 }
 
+# A fresh X-Session-Gateway-Rid value, as the gateway makes one per request: 16 random
+# bytes in base64url.
+sub mint_rid { encode_base64url(join '', map { chr int rand 256 } 1 .. 16) }
+
+# A version 2 payload: no rid (it travels in its own header).
 sub fresh_payload {
   my (%override) = @_;
   my $now = time;
   return {
-    v => 1, iss => 'session-gateway', aud => 'shop', iat => $now, exp => $now + 60,
-    rid => 'bS1hA8z8kQ2x0mZ7nJ9c_w', sid => 'Yq3vGd0mXo8QkzV4b1lT2uNcWw5sPaRe',
+    v => 2, iss => 'session-gateway', aud => 'shop', iat => $now, exp => $now + 60,
+    sid => 'Yq3vGd0mXo8QkzV4b1lT2uNcWw5sPaRe',
     idleExp => $now + 1800, absExp => $now + 43200,
     data => { user => { id => 42, name => 'Ada' }, cart => [1, 2, 3], note => 'hi' },
     %override,

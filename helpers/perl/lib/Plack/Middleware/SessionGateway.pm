@@ -12,11 +12,11 @@ use Plack::Util;
 use Plack::Util::Accessor qw(mount alg skew write_keys write_key_id clock);
 use Scalar::Util qw(blessed);
 use SessionGateway::Protocol qw(
-  verify_token build_write_back keys_from_env normalise_keys merge_diff clone_json
+  verify_token rid_from build_write_back keys_from_env normalise_keys merge_diff clone_json
   DEFAULT_SKEW WRITE_HEADER
 );
 
-our $VERSION = '1.000';
+our $VERSION = '2.000';
 
 sub prepare_app {
   my ($self) = @_;
@@ -45,16 +45,19 @@ sub call {
   return $self->response_cb($res, sub { $self->_close($env, $request, $_[0]); return });
 }
 
-# Verifies the token and fills psgix.session / psgix.session.options.
-# A missing or bad token is logged with its code and the app gets an empty session
-# without id, as an anonymous visitor would: a PSGI app behind Plack::Middleware::Session
-# expects a session hash on every request, and refusing here would break pages that
-# work without one. Changes to that session cannot be written back (no rid to bind to).
+# Verifies the token and the request's X-Session-Gateway-Rid (PROTOCOL.md section 4.3) and
+# fills psgix.session / psgix.session.options.
+# A missing or bad token, or a missing or ill-formed rid header (malformed), is logged
+# with its code and the app gets an empty session without id, as an anonymous visitor
+# would: a PSGI app behind Plack::Middleware::Session expects a session hash on every
+# request, and refusing here would break pages that work without one. Changes to that
+# session cannot be written back (no verified request to bind them to).
 sub _open {
   my ($self, $env) = @_;
   my ($claims, $kid) = eval {
-    verify_token($env, mount => $self->mount, keys => $self->{keys}, alg => $self->alg,
-      now => $self->clock->(), skew => $self->skew);
+    # HTTP_X_SESSION_GATEWAY_RID; a server joins two such headers with ", ", refused.
+    verify_token($env, rid => rid_from($env), mount => $self->mount, keys => $self->{keys},
+      alg => $self->alg, now => $self->clock->(), skew => $self->skew);
   };
   if (!$claims) {
     my $error = $@;
@@ -75,7 +78,8 @@ sub _open {
 sub _close {
   my ($self, $env, $request, $res) = @_;
   if (Plack::Util::header_exists($res->[1], WRITE_HEADER)) {
-    # The middleware owns the header: one write-back per response, built from psgix.session.
+    # The middleware owns the header: one write-back per response, built from psgix.session
+    # and bound to this request's X-Session-Gateway-Rid (the claims' rid).
     Plack::Util::header_remove($res->[1], WRITE_HEADER);
     $self->_log($env, 'removed an X-Session-Gateway-Write header set by the app');
   }
@@ -162,20 +166,24 @@ Plack::Middleware::SessionGateway - the session-gateway session as psgix.session
 
 =head1 DESCRIPTION
 
-Verifies C<X-Session-Gateway-Token>, puts a copy of the readable session data in
-C<psgix.session> and C<< { id => $sid } >> in C<psgix.session.options> (no C<id>
-for a visitor without a session), runs the app, and turns what changed into the
-C<X-Session-Gateway-Write> header: changed or added top-level keys are set (objects
-diffed so the stored value ends up equal to the app's), removed keys deleted;
+Speaks session-gateway protocol version 2. Verifies C<X-Session-Gateway-Token> and
+the request's C<X-Session-Gateway-Rid> (C<HTTP_X_SESSION_GATEWAY_RID>), puts a copy
+of the readable session data in C<psgix.session> and C<< { id => $sid } >> in
+C<psgix.session.options> (no C<id> for a visitor without a session), runs the app,
+and turns what changed into the C<X-Session-Gateway-Write> header, bound to that
+request's rid: changed or added top-level keys are set (objects diffed so the stored
+value ends up equal to the app's), removed keys deleted;
 C<change_id> asks for a new id, C<expire> for the end of the session, C<no_store>
 skips the data, as with L<Plack::Middleware::Session>.
 
 The verified claims are in C<< $env->{'session_gateway.claims'} >> (C<dataOmitted>
-tells that the data did not fit in the token).
+tells that the data did not fit in the token; C<rid> is the rid header's value).
 
-B<A missing or bad token> is logged to C<psgi.errors> with its protocol code; the app
-gets an empty C<psgix.session> without id, like an anonymous visitor, and the error
-in C<< $env->{'session_gateway.error'} >>. Changes made to that session are dropped
+B<A missing or bad token>, or a missing or ill-formed C<X-Session-Gateway-Rid>
+(C<malformed>, named only when the token itself is good), is logged to
+C<psgi.errors> with its protocol code; the app gets an empty C<psgix.session>
+without id, like an anonymous visitor, and the error in
+C<< $env->{'session_gateway.error'} >>. Changes made to that session are dropped
 (and logged): there is no verified request to bind a write-back to.
 
 Options: C<mount>, C<keys> (kid => derived mount key, raw or base64url; both default
