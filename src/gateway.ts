@@ -17,7 +17,7 @@ import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { addForwardedHeaders, sanitiseRequestHeaders } from './proxy/headers.ts';
 import { normaliseTarget, upstreamPath } from './proxy/mounts.ts';
 import { createUpstream } from './proxy/upstream.ts';
-import { contextOf, loadSession, newContext, requestIdOf, sessionCookieOf, tokenHeaders, type PathState, type RequestContext } from './request-path.ts';
+import { addGatewayHeaders, contextOf, loadSession, newContext, requestIdOf, sessionCookieOf, type PathState, type RequestContext } from './request-path.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
 import { createCookieReader } from './session/cookie.ts';
 import { createStore } from './session/create-store.ts';
@@ -55,7 +55,7 @@ interface State extends PathState {
 const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1000;
 
 type Admission =
-  | { kind: 'forward'; ctx: RequestContext; headers: Record<string, string>; url: string }
+  | { kind: 'forward'; ctx: RequestContext; url: string }
   | { kind: 'refuse'; code: GatewayErrorCode }
   | { kind: 'own'; path: string };
 
@@ -141,11 +141,17 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     const ctx = newContext(req, s, mount, startedAt);
     addForwardedHeaders(req.headers, { address: req.socket.remoteAddress, encrypted: (req.socket as { encrypted?: boolean }).encrypted === true });
     const url = upstreamPath(mount, target.path) + target.query;
-    if (!mount.config.session) return { kind: 'forward', ctx, url, headers: { 'x-request-id': ctx.requestId } };
-    const cookie = sessionCookieOf(ctx, req.headers.cookie);
-    if (!cookie) return { kind: 'forward', ctx, url, headers: tokenHeaders(ctx) };
+    const withSession = mount.config.session;
+    const cookie = withSession ? sessionCookieOf(ctx, req.headers.cookie) : null;
+    if (!cookie) {
+      addGatewayHeaders(ctx, req.headers, withSession);
+      return { kind: 'forward', ctx, url };
+    }
     return loadSession(ctx, cookie).then(
-      (): Admission => ({ kind: 'forward', ctx, url, headers: tokenHeaders(ctx) }),
+      (): Admission => {
+        addGatewayHeaders(ctx, req.headers, true);
+        return { kind: 'forward', ctx, url };
+      },
       (error: unknown): Admission => {
         if (!(error instanceof StoreUnavailableError)) throw error;
         logger.error({ event: 'store_unavailable', err: error.message, requestId: ctx.requestId }, 'session store unavailable');
@@ -161,7 +167,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     }
     // 4. Forward; steps 5-6 run in respond() when the upstream answers.
     req.url = admission.url;
-    upstream.forward(req, res, admission.ctx, admission.headers);
+    upstream.forward(req, res, admission.ctx);
   }
 
   function handleRequest(req: IncomingMessage, res: ServerResponse): void {
@@ -185,7 +191,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     const admission = await admit(req, state, true);
     if (admission.kind !== 'forward') return void socket.end(rawGatewayError(admission.kind === 'refuse' ? admission.code : 'SGW_ERR_NO_MOUNT'));
     req.url = admission.url;
-    upstream.forwardUpgrade(req, socket, head, admission.ctx, admission.headers);
+    upstream.forwardUpgrade(req, socket, head, admission.ctx);
   }
 
   const { listen } = initial;

@@ -18,6 +18,9 @@ import type { CachedToken } from './session/sessions.ts';
 export interface RuntimeMount extends Mount {
   readonly target: URL;
   readonly agent: HttpAgent;
+  /** http-proxy's per-call options, built once: keep-alive for requests; upgrades get their own connection. */
+  readonly proxyOptions: { readonly target: URL; readonly agent: HttpAgent };
+  readonly upgradeOptions: { readonly target: URL };
   /** JSON text of the mount name, spliced into every token. */
   readonly audJson: string;
   readonly signingKey: SigningKey;
@@ -72,6 +75,8 @@ function buildMount(config: FrozenConfig, mount: MountConfig): RuntimeMount {
     config: mount,
     target,
     agent,
+    proxyOptions: { target, agent },
+    upgradeOptions: { target },
     audJson: JSON.stringify(mount.name),
     signingKey,
     writeBackKeys,

@@ -3,7 +3,8 @@
  * and reloads never share counters. Labels are low-cardinality only: mount names,
  * status classes, fixed reason codes; never paths or session ids.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { BucketHistogram } from './bucket-histogram.ts';
 
 /**
  * The labelled child for a key, made once: prom-client otherwise hashes the label object
@@ -23,9 +24,10 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'sgw_process_' });
   const registers = [registry];
   const requests = new Counter({ name: 'sgw_requests_total', help: 'Requests by mount and status class', labelNames: ['mount', 'status_class'], registers });
-  const upstreamDuration = new Histogram({
+  // Observed on every proxied request: a BucketHistogram, not prom-client's (see bucket-histogram.ts).
+  const upstreamDuration = new BucketHistogram({
     name: 'sgw_upstream_duration_seconds', help: 'Time from forwarding to upstream response headers, by mount',
-    labelNames: ['mount'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers,
+    label: 'mount', buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], registers,
   });
   const requestsByKey = childCache((key) => {
     const [mount, statusClass] = key.split('\n') as [string, string];
@@ -42,7 +44,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     /** The requests counter for one mount and status class (label values are bounded: mounts × classes). */
     requestsOf: (mount: string, statusClass: string) => requestsByKey(`${mount}\n${statusClass}`),
     upstreamDuration,
-    upstreamDurationOf: childCache((mount) => upstreamDuration.labels({ mount })),
+    upstreamDurationOf: (mount: string) => upstreamDuration.labels(mount),
     sessionLoads,
     sessionLoadsOf: childCache((result) => sessionLoads.labels({ result })),
     sessionWrites: new Counter({ name: 'sgw_session_writes_total', help: 'Session store writes by kind and result', labelNames: ['kind', 'result'], registers }),

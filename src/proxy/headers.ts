@@ -53,19 +53,15 @@ export function sanitiseRequestHeaders(headers: IncomingHttpHeaders, options: { 
   return stripped;
 }
 
-const HOST_PORT = /:(\d+)/;
-
 /**
- * X-Forwarded-For/-Port/-Proto/-Host, the values http-proxy's `xfwd` option gives, set
- * here in the same step that cleaned the headers: appended to a trusted hop's values,
- * and alone when sanitiseRequestHeaders has removed an untrusted client's.
+ * X-Forwarded-For/-Proto/-Host as http-proxy's `xfwd` option gives them, set here in the
+ * same step that cleaned the headers: appended to a trusted hop's values, and alone when
+ * sanitiseRequestHeaders has removed an untrusted client's. (`xfwd` also adds
+ * X-Forwarded-Port, which the Host header already says; a trusted hop's is passed on.)
  */
 export function addForwardedHeaders(headers: IncomingHttpHeaders, client: { address: string | undefined; encrypted: boolean }): void {
-  const proto = client.encrypted ? 'https' : 'http';
-  const port = headers.host?.match(HOST_PORT)?.[1] ?? (client.encrypted ? '443' : '80');
   headers['x-forwarded-for'] = appended(headers['x-forwarded-for'], client.address ?? '');
-  headers['x-forwarded-port'] = appended(headers['x-forwarded-port'], port);
-  headers['x-forwarded-proto'] = appended(headers['x-forwarded-proto'], proto);
+  headers['x-forwarded-proto'] = appended(headers['x-forwarded-proto'], client.encrypted ? 'https' : 'http');
   headers['x-forwarded-host'] ||= headers.host ?? '';
 }
 

@@ -37,8 +37,9 @@ function onlyTheStreamPass(proxy: object): void {
 }
 
 export interface Upstream {
-  forward(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, headers: Record<string, string>): void;
-  forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext, headers: Record<string, string>): void;
+  /** Forwards with the request's own (cleaned, completed) headers. */
+  forward(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void;
+  forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): void;
   close(): void;
 }
 
@@ -102,11 +103,11 @@ export function createUpstream(logger: Logger): Upstream {
   }
 
   return {
-    forward(req, res, ctx, headers) {
-      proxy.web(req, res, { target: ctx.mount.target, agent: ctx.mount.agent, headers }, (error) => failed(ctx, error as NodeJS.ErrnoException, res));
+    forward(req, res, ctx) {
+      proxy.web(req, res, ctx.mount.proxyOptions, (error) => failed(ctx, error as NodeJS.ErrnoException, res));
     },
-    forwardUpgrade(req, socket, head, ctx, headers) {
-      proxy.ws(req, socket, head, { target: ctx.mount.target, headers }, (error) => failed(ctx, error as NodeJS.ErrnoException, socket));
+    forwardUpgrade(req, socket, head, ctx) {
+      proxy.ws(req, socket, head, ctx.mount.upgradeOptions, (error) => failed(ctx, error as NodeJS.ErrnoException, socket));
     },
     close: () => proxy.close(),
   };
