@@ -16,10 +16,6 @@ export interface RequestFacts {
   startedAt: number;
 }
 
-function statusClass(status: number): string {
-  return `${Math.floor(status / 100)}xx`;
-}
-
 export function instrumentServer(server: Server, metrics: Metrics, logger: Logger, factsOf: (req: IncomingMessage) => RequestFacts) {
   // The HTTP server stops tracking a socket once it is upgraded, so close() needs this list.
   const sockets = new Set<Duplex>();
@@ -44,9 +40,11 @@ export function instrumentServer(server: Server, metrics: Metrics, logger: Logge
       const own = answeredByGateway.has(res);
       const mount = facts.mount ?? (own ? '_gateway' : '_none');
       const status = res.writableFinished ? res.statusCode : 'aborted';
-      metrics.requestsOf(mount, typeof status === 'number' ? statusClass(status) : status).inc();
+      (typeof status === 'number' ? metrics.requestsByStatus(mount)(status) : metrics.requestsOf(mount, status)).inc();
+      const level = own ? 'debug' : 'info';
+      if (!logger.isLevelEnabled(level)) return;
       const ms = Math.round((performance.now() - Math.min(startedAt, facts.startedAt)) * 10) / 10;
-      logger[own ? 'debug' : 'info']({ requestId: facts.requestId, method: req.method, mount, status, ms }, 'request');
+      logger[level]({ requestId: facts.requestId, method: req.method, mount, status, ms }, 'request');
     });
   });
 

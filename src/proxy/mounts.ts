@@ -51,8 +51,9 @@ export function normaliseTarget(url: string): NormalisedTarget {
   const rawPath = q === -1 ? url : url.slice(0, q);
   const query = q === -1 ? '' : url.slice(q);
   if (!rawPath.startsWith('/')) return { error: 'request target must be an absolute path' };
-  if (/%2f|%5c/i.test(rawPath)) return { error: 'encoded "/" or "\\" in the path' };
+  // Most paths have no %, dot segment, // or backslash: one test and done.
   if (!NEEDS_WORK.test(rawPath)) return { path: rawPath, query };
+  if (/%2f|%5c/i.test(rawPath)) return { error: 'encoded "/" or "\\" in the path' };
   if (rawPath.includes('\\')) return { error: 'backslash in the path' };
   const decoded = rawPath.includes('%') ? decodeUnreserved(rawPath) : rawPath;
   const out: string[] = [];
