@@ -53,8 +53,11 @@ export interface RedisStoreOptions {
   cluster?: ReadonlyArray<{ host: string; port: number }> | undefined;
   prefix: string;
   autoPipelining?: boolean;
-  /** Bound on any one command, so a hung Redis turns into a 503, not a hung request. */
-  commandTimeoutMs?: number;
+  /**
+   * How long Redis may stay silent while commands wait for it; then the connection is
+   * dropped (and remade), the waiting commands fail, and requests get a 503, not a hang.
+   */
+  socketTimeoutMs?: number;
   /** How long commands wait for the very first connection. */
   firstConnectWaitMs?: number;
   onEvent?: (event: 'ready' | 'error' | 'reconnecting' | 'end', detail?: unknown) => void;
@@ -103,8 +106,11 @@ export class RedisSessionStore implements SessionStore {
     const common: RedisOptions = {
       // Fail fast while disconnected: requests get a 503 rather than waiting in a queue.
       enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs ?? 2000,
+      maxRetriesPerRequest: 0,
+      // One timer per connection, re-armed when data arrives, rather than ioredis's
+      // commandTimeout, which arms and clears a timer per command (it showed in the
+      // per-request profile). Redis answers in order, so a silent socket is a hung Redis.
+      socketTimeout: options.socketTimeoutMs ?? 2000,
       connectTimeout: 2000,
       retryStrategy: (times) => Math.min(100 * times, 2000),
       enableAutoPipelining: options.autoPipelining ?? false,
