@@ -135,9 +135,12 @@ export function sessionCookieOf(ctx: RequestContext, cookieHeader: string | unde
  * once per refresh interval, without holding the request for it. Throws
  * StoreUnavailableError when the store is down.
  */
-export async function loadSession(ctx: RequestContext, cookie: { sid: string; stale: boolean }): Promise<void> {
+export function loadSession(ctx: RequestContext, cookie: { sid: string; stale: boolean }): Promise<void> {
+  return ctx.state.sessions.load(cookie.sid).then((loaded) => useSession(ctx, cookie, loaded));
+}
+
+function useSession(ctx: RequestContext, cookie: { stale: boolean }, loaded: LoadedSession | null): void {
   const { state } = ctx;
-  const loaded = await state.sessions.load(cookie.sid);
   if (!loaded) {
     clearSessionCookie(ctx);
     return;

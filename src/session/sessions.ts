@@ -153,9 +153,12 @@ export class SessionManager {
   }
 
 
-  /** One store round trip. Throws StoreUnavailableError when the store is down. */
-  async load(sid: string): Promise<LoadedSession | null> {
-    const stored = await this.store.get(sid);
+  /** One store round trip. Rejects with StoreUnavailableError when the store is down. */
+  load(sid: string): Promise<LoadedSession | null> {
+    return this.store.get(sid).then((stored) => this.#loaded(sid, stored));
+  }
+
+  #loaded(sid: string, stored: StoredSession | null): LoadedSession | null {
     if (!stored) {
       this.#o.metrics.sessionLoadsOf('miss').inc();
       return null;
