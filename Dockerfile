@@ -44,7 +44,8 @@ CMD ["node", "--conditions=development", "examples/express-app/server.ts"]
 FROM base AS runtime
 # config/gateway.yaml listens on ${LISTEN_HOST:-127.0.0.1}; in a container that would be
 # unreachable from outside it.
-ENV NODE_ENV=production LISTEN_HOST=0.0.0.0
+# NODE_OPTIONS: the gateway's V8 flags (src/node-flags.ts says why).
+ENV NODE_ENV=production LISTEN_HOST=0.0.0.0 NODE_OPTIONS=--max-semi-space-size=8
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY src ./src

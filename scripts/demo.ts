@@ -3,6 +3,7 @@
  * Docker needed (the embedded store is used when REDIS_URL is unset). Ctrl-C stops all.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { GATEWAY_NODE_FLAGS } from '../src/node-flags.ts';
 
 const env = { ...process.env };
 if (!env.SESSION_SECRET || !env.SIGNING_SECRET) {
@@ -37,7 +38,7 @@ if (spawnSync('python3', ['--version'], { stdio: 'ignore' }).status === 0) {
 } else {
   console.warn('demo: python3 not found; the /blog mount will answer 502');
 }
-start('gateway', node, ['src/main.ts', '--config', 'config/gateway.yaml']);
+start('gateway', node, [...GATEWAY_NODE_FLAGS, 'src/main.ts', '--config', 'config/gateway.yaml']);
 
 console.log(`
 demo: gateway on http://127.0.0.1:8080 — try:

@@ -10,6 +10,7 @@ import { cookieFrom, httpGet } from './http.ts';
 import { WRK_DIR } from './wrk.ts';
 import { COOKIE_SECRET, GATEWAY_COOKIE, MOUNT, MOUNT_PREFIX, NAIVE_COOKIE, SIGNING_KID, SIGNING_SECRET } from './constants.ts';
 import type { BackendStats } from '../backend.ts';
+import { GATEWAY_NODE_FLAGS } from '../../src/node-flags.ts';
 
 export interface BenchContext {
   /** Repository root (/work/main). */
@@ -195,7 +196,7 @@ export async function startGateway(ctx: BenchContext): Promise<{ m: Managed; por
   const port = await freePort();
   const file = join(ctx.tmp, `gateway-${port}.yaml`);
   writeFileSync(file, gatewayConfigYaml(port, ctx.redisUrl, ctx.backendPort));
-  const m = await startNode(ctx, 'session-gateway', 'src/main.ts', ['--config', file], port, ['--conditions=development']);
+  const m = await startNode(ctx, 'session-gateway', 'src/main.ts', ['--config', file], port, [...GATEWAY_NODE_FLAGS, '--conditions=development']);
   return { m, port };
 }
 

@@ -16,6 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { freePort, hasRedisServer } from './redis-server.ts';
+import { GATEWAY_NODE_FLAGS } from '../../src/node-flags.ts';
 
 /**
  * Children and temp dirs still to clean up, one registry per process (vitest may load
@@ -273,7 +274,7 @@ export async function startGatewayProcess(config: Record<string, any>, options: 
   const dir = tempDir('gateway');
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, stringify(config));
-  const child = track(spawn(NODE_24, ['src/main.ts', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } }));
+  const child = track(spawn(NODE_24, [...GATEWAY_NODE_FLAGS, 'src/main.ts', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } }));
   const logs: Array<Record<string, any>> = [];
   const keep = (line: string) => {
     logs.push(parseLogLine(line));

@@ -1,0 +1,41 @@
+/**
+ * The gateway's Node flags (src/node-flags.ts) are set wherever the gateway is started
+ * from a text file: the npm script, the bin shebang and the image. The TypeScript start
+ * paths (demo, benchmark, test harness) import the list itself.
+ */
+import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { GATEWAY_NODE_FLAGS } from '../../../src/node-flags.ts';
+import { parseDockerfile } from './dockerfile.ts';
+
+const flags = GATEWAY_NODE_FLAGS.join(' ');
+
+describe('the gateway is started with its Node flags everywhere', () => {
+  it('npm run gateway', () => {
+    const scripts = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: Record<string, string> }).scripts;
+    expect(scripts.gateway).toMatch(new RegExp(`^node ${flags} `));
+  });
+
+  it('bin/session-gateway.js (shebang, through env -S)', () => {
+    expect(readFileSync('bin/session-gateway.js', 'utf8').split('\n')[0]).toBe(`#!/usr/bin/env -S node ${flags}`);
+  });
+
+  it('the image sets them in NODE_OPTIONS for the gateway stage', () => {
+    const { stages } = parseDockerfile(readFileSync('Dockerfile', 'utf8'));
+    const runtime = stages.at(-1)!;
+    const env = runtime.instructions.filter((i) => i.keyword === 'ENV').map((i) => i.args).join(' ');
+    expect(env).toContain(`NODE_OPTIONS=${flags}`);
+  });
+
+  it('Node accepts them in NODE_OPTIONS, and V8 takes them (the young generation stays small)', () => {
+    // Allocates like a busy server: mostly garbage, some of it alive across collections.
+    const script = "const keep = []; for (let i = 0; i < 3e6; i++) { const o = { a: i, b: 'x' + i }; if (i % 50 === 0) keep.push(o); if (keep.length > 2000) keep.length = 0; } console.log(v8.getHeapSpaceStatistics().find((x) => x.space_name === 'new_space').space_size);";
+    const run = (env: Record<string, string>) => spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env } });
+    const capped = run({ NODE_OPTIONS: flags });
+    expect(capped.stderr).toBe('');
+    const uncapped = run({});
+    expect(Number(capped.stdout)).toBeLessThanOrEqual(3 * 8 * 1024 * 1024);
+    expect(Number(uncapped.stdout)).toBeGreaterThan(Number(capped.stdout));
+  });
+});
