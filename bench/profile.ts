@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort, startProcess, stopAll, waitReady, type Managed } from './lib/proc.ts';
 import { gatewayConfigYaml, gatewayLogin } from './lib/systems.ts';
-import { runWrk } from './lib/wrk.ts';
+import { runWrk, WRK_DIR } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
 import { cookieFrom, httpGet } from './lib/http.ts';
 
@@ -104,7 +104,7 @@ function difference(a: Summary, b: Summary, rowA: number, rowB: number, top: num
   return lines.join('\n');
 }
 
-interface Profiled { row: number; sut: Managed; port: number; headers: string[]; dir: string }
+interface Profiled { row: number; sut: Managed; port: number; headers: string[]; dir: string; script?: string; env?: Record<string, string> }
 
 async function startRow(row: number, tmp: string, redisPort: number, backendPort: number): Promise<Profiled> {
   const port = await freePort();
@@ -113,16 +113,24 @@ async function startRow(row: number, tmp: string, redisPort: number, backendPort
   let sutArgs: string[];
   if (row === 3) sutArgs = ['bench/bare-proxy.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`];
   else if (row === 4) sutArgs = ['bench/naive-gateway.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`, '--redis', `redis://127.0.0.1:${redisPort}`];
-  else if (row === 5 || row === 6) {
+  else if (row >= 5 && row <= 7) {
     const file = join(tmp, `gateway-${port}.yaml`);
     writeFileSync(file, gatewayConfigYaml(port, `redis://127.0.0.1:${redisPort}`, backendPort));
     sutArgs = args.dist ? ['dist/src/main.js', '--config', file] : ['--conditions=development', 'src/main.ts', '--config', file];
-  } else throw new Error('rows 3, 4, 5 or 6 (row 7 needs the write-mix script)');
+  } else throw new Error('rows 3 to 7');
   const sut = startProcess(`row ${row}`, NODE, [...prof, ...sutArgs], { cpu: '1', cwd: ROOT, env: { ...process.env, NODE_ENV: 'production' } });
   await waitReady(sut, port, 20_000, /listening/);
   const headers: string[] = [];
   if (row === 4) headers.push(`Cookie: ${cookieFrom(await httpGet(port, '/_naive/login'), 'naive.sid')}`);
   if (row === 6) headers.push(`Cookie: ${await gatewayLogin(port)}`);
+  if (row === 7) {
+    // As the benchmark's row 7: 64 sessions in rotation, every 10th request a write-back.
+    const cookies: string[] = [];
+    for (let i = 0; i < 64; i++) cookies.push(await gatewayLogin(port));
+    const file = join(tmp, `cookies-${port}.txt`);
+    writeFileSync(file, `${cookies.join('\n')}\n`);
+    return { row, sut, port, headers, dir, script: join(WRK_DIR, 'write-mix.lua'), env: { BENCH_COOKIE_FILE: file, BENCH_WRITE_EVERY: '10', BENCH_PATH_PREFIX: MOUNT_PREFIX } };
+  }
   return { row, sut, port, headers, dir };
 }
 
@@ -143,7 +151,7 @@ async function main(): Promise<void> {
     // does meanwhile, it does to all of them, so their per-request costs compare.
     const load = (seconds: number) => Promise.all(suts.map((s) => runWrk({
       url: `http://127.0.0.1:${s.port}${MOUNT_PREFIX}/`, connections: Math.max(8, Math.round(Number(args.connections) / suts.length)),
-      durationSeconds: seconds, cpu: '0', headers: s.headers,
+      durationSeconds: seconds, cpu: '0', headers: s.headers, script: s.script, env: s.env,
     })));
     await load(2); // warm-up
     const results = await load(duration);

@@ -16,7 +16,7 @@ import { verifyWriteBack } from './protocol/write-back.ts';
 import { RESERVED_SESSION_KEYS } from './config/checks.ts';
 import { splitResponseHeaders } from './proxy/headers.ts';
 import type { RuntimeMount } from './runtime.ts';
-import { clearedCookie, sessionCookie, type CookieReading, type CookieSettings } from './session/cookie.ts';
+import { clearedCookie, type CookieReading, type CookieSettings } from './session/cookie.ts';
 import { deadlinesOf, type Deadlines } from './session/record.ts';
 import type { CachedToken, LoadedSession, SessionManager } from './session/sessions.ts';
 import { StoreUnavailableError } from './session/store.ts';
@@ -28,6 +28,8 @@ export interface PathState {
   readonly secrets: readonly string[];
   /** Verifies the session cookie (cached per Cookie header). */
   readonly readCookie: (header: string | undefined) => CookieReading;
+  /** The Set-Cookie value for a session id, signed with the newest secret (signature cached per id). */
+  readonly writeCookie: (sid: string, expires: Date, secure: boolean) => string;
   readonly secureCookie: boolean | 'auto';
   readonly trustProxy: boolean;
   readonly maxTokenBytes: number;
@@ -108,7 +110,7 @@ function cookieSecure(state: PathState, ctx: { secure: boolean }): boolean {
 
 function setSessionCookie(ctx: RequestContext, sid: string, deadlines: Deadlines): void {
   const { state } = ctx;
-  ctx.cookies = [sessionCookie(state.cookie, state.secrets[0]!, sid, new Date(deadlines.endsAt), cookieSecure(state, ctx))];
+  ctx.cookies = [state.writeCookie(sid, new Date(deadlines.endsAt), cookieSecure(state, ctx))];
 }
 
 function clearSessionCookie(ctx: RequestContext): void {

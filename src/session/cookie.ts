@@ -87,6 +87,23 @@ export function sessionCookie(settings: CookieSettings, secret: string, sid: str
   return setCookie(settings, `s:${signature.sign(sid, secret)}`, expires, secure);
 }
 
+/** Signed session ids kept per writer. */
+export const SIGNED_SID_CACHE_ENTRIES = 10_000;
+
+/**
+ * sessionCookie with the signature of each session id computed once: a session's cookie is
+ * set again on every write-back and idle refresh (its Expires moves), and the HMAC, keyed
+ * by a string secret, was the largest part of that. Built per config, like the reader.
+ */
+export function createCookieWriter(settings: CookieSettings, secret: string): (sid: string, expires: Date, secure: boolean) => string {
+  const signed = new LRUCache<string, string>({ max: SIGNED_SID_CACHE_ENTRIES });
+  return function writeCookie(sid, expires, secure) {
+    let value = signed.get(sid);
+    if (value === undefined) signed.set(sid, (value = `s:${signature.sign(sid, secret)}`));
+    return setCookie(settings, value, expires, secure);
+  };
+}
+
 /** Same name, path and domain as the session cookie, so the browser drops that one. */
 export function clearedCookie(settings: CookieSettings, secure: boolean): string {
   return setCookie(settings, '', new Date(0), secure);
