@@ -142,6 +142,11 @@ export class SessionManager {
     return { sid, stored, record, deadlines, views, tokens };
   }
 
+  /** What was just stored is what the next read returns: it need not be parsed again. */
+  #remember(sid: string, raw: string, record: SessionRecord): void {
+    this.#parsed.set(sid, { raw, record, views: new Map(), tokens: new Map() });
+  }
+
   /** JSON of the keys `mount` may read, computed once per stored version. */
   readableJson(loaded: LoadedSession, mount: { name: string; readableJson: (data: JsonObject) => string }): string {
     let json = loaded.views.get(mount.name);
@@ -243,6 +248,7 @@ export class SessionManager {
       const sid = newSessionId();
       if (await this.store.create(sid, raw, this.#ttl(deadlines, now))) {
         this.#o.metrics.sessionWrites.inc({ kind: 'create', result: 'ok' });
+        this.#remember(sid, raw, record);
         await this.#index(data, sid, deadlines, now);
         return { kind: 'stored', sid, deadlines, newSid: true };
       }
@@ -268,6 +274,7 @@ export class SessionManager {
       const result = await this.store.compareAndSet(sid, current.stored.version, raw, this.#ttl(deadlines, now));
       this.#o.metrics.sessionWrites.inc({ kind: 'update', result });
       if (result === 'ok') {
+        this.#remember(sid, raw, record);
         if (lookup(before, this.#userPath) !== lookup(dataOf(record), this.#userPath)) await this.#index(dataOf(record), sid, deadlines, now);
         return { kind: 'stored', sid, deadlines, newSid: false };
       }
