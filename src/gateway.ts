@@ -51,6 +51,9 @@ interface State extends PathState {
   retired: boolean;
 }
 
+/** The config generation a request was admitted under; its runtime lives until the last such request closes. */
+const GENERATION = Symbol('session-gateway.generation');
+
 /** Upper bound on how often node:http checks headersTimeout/requestTimeout (its default is 30 s). */
 const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1000;
 
@@ -176,7 +179,8 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     if (url.startsWith(GATEWAY_PATH_PREFIX)) return void endpoints(req, res, url.split('?')[0]!).catch((error: unknown) => unexpected(res, error));
     const s = state;
     s.inflight++;
-    res.once('close', () => release(s));
+    // Released when the response closes, in the one close handler instrumentServer keeps.
+    (res as ServerResponse & { [GENERATION]?: State })[GENERATION] = s;
     const admission = admit(req, s, false);
     if (admission instanceof Promise) admission.then((a) => proceed(req, res, a)).catch((error: unknown) => unexpected(res, error));
     else proceed(req, res, admission);
@@ -217,7 +221,9 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
       socket.destroy();
     });
   });
-  const accounting = instrumentServer(server, metrics, logger, (req) => {
+  const accounting = instrumentServer(server, metrics, logger, (req, res) => {
+    const s = (res as ServerResponse & { [GENERATION]?: State })[GENERATION];
+    if (s) release(s);
     const ctx = contextOf(req);
     return { mount: ctx?.mount.name, requestId: ctx?.requestId ?? requestIdOf(req), startedAt: ctx?.startedAt ?? performance.now() };
   });

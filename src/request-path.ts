@@ -214,7 +214,7 @@ export function addGatewayHeaders(ctx: RequestContext, headers: IncomingHttpHead
 }
 
 function refuseWriteBack(ctx: RequestContext, reason: string, detail: string): void {
-  ctx.state.metrics.writeBacks.inc({ mount: ctx.mount.name, result: 'refused', reason });
+  ctx.state.metrics.writeBacksOf(ctx.mount.name, 'refused', reason).inc();
   ctx.state.logger.warn({ event: 'write_back_refused', mount: ctx.mount.name, reason, detail, requestId: ctx.requestId }, 'write-back refused; session left unchanged');
 }
 
@@ -270,7 +270,7 @@ export async function applyWriteBack(ctx: RequestContext, header: string, duplic
       sendError(res, 'SGW_ERR_SESSION_CONTENDED');
       return false;
   }
-  state.metrics.writeBacks.inc({ mount: mount.name, result: 'applied', reason: writeBack.destroy ? 'destroy' : writeBack.regenerate ? 'regenerate' : writeBack.revokeUser ? 'revoke_user' : 'set' });
+  state.metrics.writeBacksOf(mount.name, 'applied', writeBack.destroy ? 'destroy' : writeBack.regenerate ? 'regenerate' : writeBack.revokeUser ? 'revoke_user' : 'set').inc();
   return true;
 }
 

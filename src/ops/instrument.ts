@@ -16,7 +16,12 @@ export interface RequestFacts {
   startedAt: number;
 }
 
-export function instrumentServer(server: Server, metrics: Metrics, logger: Logger, factsOf: (req: IncomingMessage) => RequestFacts) {
+/**
+ * `closed` runs once per request, when its response closes: the caller's own bookkeeping
+ * rides on this handler (one close listener per request, not several), and it returns
+ * the facts for the count and the log line.
+ */
+export function instrumentServer(server: Server, metrics: Metrics, logger: Logger, closed: (req: IncomingMessage, res: ServerResponse) => RequestFacts) {
   // The HTTP server stops tracking a socket once it is upgraded, so close() needs this list.
   const sockets = new Set<Duplex>();
   server.on('connection', (socket) => {
@@ -36,7 +41,7 @@ export function instrumentServer(server: Server, metrics: Metrics, logger: Logge
     inFlight++;
     res.once('close', () => {
       inFlight--;
-      const facts = factsOf(req);
+      const facts = closed(req, res);
       const own = answeredByGateway.has(res);
       const mount = facts.mount ?? (own ? '_gateway' : '_none');
       const status = res.writableFinished ? res.statusCode : 'aborted';

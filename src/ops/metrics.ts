@@ -33,6 +33,16 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     const [mount, statusClass] = key.split('\n') as [string, string];
     return requests.labels({ mount, status_class: statusClass });
   });
+  const sessionWrites = new Counter({ name: 'sgw_session_writes_total', help: 'Session store writes by kind and result', labelNames: ['kind', 'result'], registers });
+  const sessionWritesByKey = childCache((key) => {
+    const [kind, result] = key.split('\n') as [string, string];
+    return sessionWrites.labels({ kind, result });
+  });
+  const writeBacks = new Counter({ name: 'sgw_write_backs_total', help: 'Write-backs by mount, result and reason', labelNames: ['mount', 'result', 'reason'], registers });
+  const writeBacksByKey = childCache((key) => {
+    const [mount, result, reason] = key.split('\n') as [string, string, string];
+    return writeBacks.labels({ mount, result, reason });
+  });
   // Read when scraped, not updated per request: a gauge's inc/dec hashes its labels every time.
   const live = { openConnections: () => 0, requestsInFlight: () => 0 };
   const sessionLoads = new Counter({ name: 'sgw_session_loads_total', help: 'Session loads by result', labelNames: ['result'], registers });
@@ -52,8 +62,10 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}) {
     upstreamDurationOf: (mount: string) => upstreamDuration.labels(mount),
     sessionLoads,
     sessionLoadsOf: childCache((result) => sessionLoads.labels({ result })),
-    sessionWrites: new Counter({ name: 'sgw_session_writes_total', help: 'Session store writes by kind and result', labelNames: ['kind', 'result'], registers }),
-    writeBacks: new Counter({ name: 'sgw_write_backs_total', help: 'Write-backs by mount, result and reason', labelNames: ['mount', 'result', 'reason'], registers }),
+    sessionWrites,
+    sessionWritesOf: (kind: string, result: string) => sessionWritesByKey(`${kind}\n${result}`),
+    writeBacks,
+    writeBacksOf: (mount: string, result: string, reason: string) => writeBacksByKey(`${mount}\n${result}\n${reason}`),
     dataOmitted: new Counter({ name: 'sgw_session_data_omitted_total', help: 'Tokens sent without data because it exceeded the header budget', labelNames: ['mount'], registers }),
     strippedHeaders: new Counter({ name: 'sgw_client_owned_headers_stripped_total', help: 'Gateway-owned headers removed from client requests', registers }),
     redisErrors: new Counter({ name: 'sgw_redis_errors_total', help: 'Redis connection and command errors', registers }),

@@ -197,7 +197,7 @@ export class SessionManager {
     const record = withData(loaded.record, dataOf(loaded.record), now, this.timing, this.#o.cookieShape);
     const deadlines = deadlinesOf(record._gateway, this.timing);
     const result = await this.store.compareAndSet(loaded.sid, loaded.stored.version, JSON.stringify(record), this.#ttl(deadlines, now));
-    this.#o.metrics.sessionWrites.inc({ kind: 'refresh', result });
+    this.#o.metrics.sessionWritesOf('refresh', result).inc();
     return result === 'ok' ? deadlines : null;
   }
 
@@ -247,7 +247,7 @@ export class SessionManager {
     for (;;) {
       const sid = newSessionId();
       if (await this.store.create(sid, raw, this.#ttl(deadlines, now))) {
-        this.#o.metrics.sessionWrites.inc({ kind: 'create', result: 'ok' });
+        this.#o.metrics.sessionWritesOf('create', 'ok').inc();
         this.#remember(sid, raw, record);
         await this.#index(data, sid, deadlines, now);
         return { kind: 'stored', sid, deadlines, newSid: true };
@@ -262,7 +262,7 @@ export class SessionManager {
       if (!current) {
         const moved = followMoved ? await this.store.movedTo(sid) : null;
         if (moved) return this.#update(moved, null, patch, false);
-        this.#o.metrics.sessionWrites.inc({ kind: 'update', result: 'gone' });
+        this.#o.metrics.sessionWritesOf('update', 'gone').inc();
         return { kind: 'gone' };
       }
       const now = this.#now();
@@ -272,7 +272,7 @@ export class SessionManager {
       if (raw.length > this.#o.maxBytes) return { kind: 'too_large', bytes: raw.length };
       const deadlines = deadlinesOf(record._gateway, this.timing);
       const result = await this.store.compareAndSet(sid, current.stored.version, raw, this.#ttl(deadlines, now));
-      this.#o.metrics.sessionWrites.inc({ kind: 'update', result });
+      this.#o.metrics.sessionWritesOf('update', result).inc();
       if (result === 'ok') {
         this.#remember(sid, raw, record);
         if (lookup(before, this.#userPath) !== lookup(dataOf(record), this.#userPath)) await this.#index(dataOf(record), sid, deadlines, now);
@@ -297,7 +297,7 @@ export class SessionManager {
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       if (!current) {
         await this.store.destroy(newSid);
-        this.#o.metrics.sessionWrites.inc({ kind: 'regenerate', result: 'gone' });
+        this.#o.metrics.sessionWritesOf('regenerate', 'gone').inc();
         return { kind: 'gone' };
       }
       const now = this.#now();
@@ -307,7 +307,7 @@ export class SessionManager {
       const deadlines = deadlinesOf(record._gateway, this.timing);
       await this.store.put(newSid, raw, this.#ttl(deadlines, now));
       const result = await this.store.compareAndDelete(oldSid, current.stored.version);
-      this.#o.metrics.sessionWrites.inc({ kind: 'regenerate', result });
+      this.#o.metrics.sessionWritesOf('regenerate', result).inc();
       if (result === 'ok') {
         await this.#index(dataOf(record), newSid, deadlines, now);
         return { kind: 'stored', sid: newSid, deadlines, newSid: true };
@@ -321,7 +321,7 @@ export class SessionManager {
 
   async #destroy(sid: string, loaded: LoadedSession | null): Promise<void> {
     await this.store.destroy(sid);
-    this.#o.metrics.sessionWrites.inc({ kind: 'destroy', result: 'ok' });
+    this.#o.metrics.sessionWritesOf('destroy', 'ok').inc();
     const user = loaded ? lookup(dataOf(loaded.record), this.#userPath) : null;
     if (user) await this.store.unindexUser(user, [sid]);
   }
@@ -333,7 +333,7 @@ export class SessionManager {
     if (!sids.includes(loaded.sid)) sids.push(loaded.sid);
     for (const sid of sids) await this.store.destroy(sid);
     await this.store.unindexUser(user, sids);
-    this.#o.metrics.sessionWrites.inc({ kind: 'revoke', result: 'ok' }, sids.length);
+    this.#o.metrics.sessionWritesOf('revoke', 'ok').inc(sids.length);
     this.#o.logger.info({ event: 'user_revoked', sessions: sids.length }, 'destroyed every session of a user');
   }
 
