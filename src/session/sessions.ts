@@ -142,7 +142,10 @@ export class SessionManager {
     return { sid, stored, record, deadlines, views, tokens };
   }
 
-  /** What was just stored is what the next read returns: it need not be parsed again. */
+  /**
+   * What was just stored is what the next read returns: it need not be parsed again. Only
+   * for updates, whose session is being read anyway (the entry replaces its old version).
+   */
   #remember(sid: string, raw: string, record: SessionRecord): void {
     this.#parsed.set(sid, { raw, record, views: new Map(), tokens: new Map() });
   }
@@ -248,7 +251,8 @@ export class SessionManager {
       const sid = newSessionId();
       if (await this.store.create(sid, raw, this.#ttl(deadlines, now))) {
         this.#o.metrics.sessionWritesOf('create', 'ok').inc();
-        this.#remember(sid, raw, record);
+        // Not remembered parsed: a new session is read (and then cached) only if the visitor
+        // comes back, and caching every login cost ~60 MB of RSS in the soak (npm run bench -- --soak).
         await this.#index(data, sid, deadlines, now);
         return { kind: 'stored', sid, deadlines, newSid: true };
       }
