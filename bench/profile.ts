@@ -55,7 +55,25 @@ function packageOf(url: string): string {
 }
 
 /** Self time per node, counting only samples within [from, to] (µs on the profile's clock). */
-interface Summary { text: string; byFunction: Map<string, number>; byPackage: Map<string, number>; requests: number }
+interface Summary { text: string; byFunction: Map<string, number>; byPackage: Map<string, number>; byGroup: Map<string, number>; requests: number }
+
+/** Where a function runs, coarsely; the first matching group wins. What README.md's cost table is made of. */
+const GROUPS: Array<[string, (fn: string, url: string) => boolean]> = [
+  ['the gateway (src/)', (_f, u) => u.includes('/src/')],
+  ['prom-client', (_f, u) => u.includes('prom-client')],
+  ['http-proxy-3 (and its debug calls)', (_f, u) => u.includes('http-proxy-3') || u.includes('/debug/')],
+  ['garbage collector', (f) => f === '(garbage collector)'],
+  ['header validation and serialisation', (f, u) => /_http_outgoing|_http_common/.test(u) || f.startsWith('RegExp') || /checkInvalidHeaderChar|processHeader|matchHeader|_storeHeader|setHeader/.test(f)],
+  ['HTTP client and agent', (_f, u) => /_http_client|_http_agent/.test(u)],
+  ['HTTP server side', (_f, u) => /_http_server|_http_incoming/.test(u)],
+  ['events, streams, sockets', (_f, u) => /node:events|internal\/streams|stream_base|node:net/.test(u)],
+  ['timers', (f, u) => /timers/.test(u) || /getLibuvNow|toggleTimerRef/.test(f)],
+  ['crypto and random ids', (f, u) => /crypto|random/.test(u) || /serializeUUID|randomFill|base64urlSlice|Hmac|digest/.test(f)],
+  ['socket writes (system calls)', (f) => /^writev$|writeLatin1String|writeUtf8String|writeBuffer/.test(f)],
+  ['microtasks and ticks', (f, u) => /task_queues/.test(u) || f === 'runMicrotasks'],
+  ['ioredis', (_f, u) => u.includes('ioredis')],
+];
+const groupOf = (fn: string, url: string) => GROUPS.find(([, test]) => test(fn, url))?.[0] ?? 'everything else (V8, other node core)';
 
 function summarise(profile: CpuProfile, window: { from: number; to: number }, requests: number, top: number): Summary {
   const self = new Map<number, number>();
@@ -68,6 +86,7 @@ function summarise(profile: CpuProfile, window: { from: number; to: number }, re
   }
   const byFunction = new Map<string, number>();
   const byPackage = new Map<string, number>();
+  const byGroup = new Map<string, number>();
   let total = 0;
   for (const node of profile.nodes) {
     const us = self.get(node.id) ?? 0;
@@ -79,18 +98,27 @@ function summarise(profile: CpuProfile, window: { from: number; to: number }, re
     byFunction.set(fnKey, (byFunction.get(fnKey) ?? 0) + us);
     const pkg = functionName === '(garbage collector)' ? '(garbage collector)' : packageOf(url);
     byPackage.set(pkg, (byPackage.get(pkg) ?? 0) + us);
+    const group = groupOf(functionName, url);
+    byGroup.set(group, (byGroup.get(group) ?? 0) + us);
   }
   const fmt = (us: number) => (us / requests).toFixed(2).padStart(7);
   const lines = [`${requests} requests; busy (non-idle) samples: ${fmt(total)} µs/req`, '', 'µs/req  package'];
   for (const [k, v] of [...byPackage].sort((a, b) => b[1] - a[1])) lines.push(`${fmt(v)}  ${k}`);
   lines.push('', 'µs/req  function (self time)');
   for (const [k, v] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, top)) lines.push(`${fmt(v)}  ${k}`);
-  return { text: lines.join('\n'), byFunction, byPackage, requests };
+  return { text: lines.join('\n'), byFunction, byPackage, byGroup, requests };
 }
 
 /** What the second row spends per request beyond the first, by package and by function. */
 function difference(a: Summary, b: Summary, rowA: number, rowB: number, top: number): string {
   const lines: string[] = [];
+  const busy = (x: Summary) => [...x.byPackage.values()].reduce((sum, v) => sum + v, 0) / x.requests;
+  const base = busy(a);
+  lines.push('', `Difference by group, as a share of one row ${rowA} request (${base.toFixed(1)} µs of busy samples):`);
+  const groups = new Set([...a.byGroup.keys(), ...b.byGroup.keys()]);
+  const deltas = [...groups].map((g) => ({ g, d: ((b.byGroup.get(g) ?? 0) / b.requests - (a.byGroup.get(g) ?? 0) / a.requests) / base })).sort((x, y) => y.d - x.d);
+  for (const { g, d } of deltas) lines.push(`${(d >= 0 ? '+' : '') + (d * 100).toFixed(1).padStart(5)}%  ${g}`);
+  lines.push(`${'+' + ((busy(b) / base - 1) * 100).toFixed(1).padStart(5)}%  total`);
   for (const [title, pick] of [['package', (x: Summary) => x.byPackage], ['function (self time)', (x: Summary) => x.byFunction]] as const) {
     const keys = new Set([...pick(a).keys(), ...pick(b).keys()]);
     const rows = [...keys].map((k) => {
