@@ -114,7 +114,7 @@ const opts = {
   runs: Number(args.runs ?? (quick ? 1 : 3)),
   duration: Number(args.duration ?? (quick ? 2 : 5)),
   // 10 s, not 2: the gateway's longer request path is still being optimised by V8 after 2 s
-  // (rows 5 and 6 measured 0.85x the bare proxy after 10 s of warm-up, 0.67-0.72x after 2 s).
+  // (full runs: rows 5 and 6 at 0.81x and 0.77x the bare proxy after 10 s, 0.72x and 0.67x after 2 s).
   warmup: Number(args.warmup ?? (quick ? 1 : 10)),
   rows: parseRows(args.rows ?? '1-7'),
   connections: Number(args.connections),
