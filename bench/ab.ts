@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuSeconds, freePort, startProcess, stopAll, waitReady, type Managed } from './lib/proc.ts';
+import { startBackend, startRedis } from './lib/services.ts';
 import { gatewayConfigYaml, gatewayLogin } from './lib/systems.ts';
 import { runWrk } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
@@ -56,13 +57,8 @@ async function window(s: { m: Managed; port: number; headers: string[] }, second
 
 const tmp = mkdtempSync(join(tmpdir(), 'sgw-ab-'));
 try {
-  const redisPort = await freePort();
-  const redis = startProcess('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { cpu: '0' });
-  await waitReady(redis, redisPort, 10_000, /Ready to accept connections/);
-  const backendPort = await freePort();
-  const backend = startProcess('backend', NODE, ['bench/backend.ts', '--port', String(backendPort)], { cpu: '0', env: { ...process.env, NODE_ENV: 'production' } });
-  await waitReady(backend, backendPort, 15_000, /listening/);
-  const redisUrl = `redis://127.0.0.1:${redisPort}`;
+  const { url: redisUrl } = await startRedis('0');
+  const { port: backendPort } = await startBackend('0', NODE);
   const A = await startSut(args.a!, args['a-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp);
   const B = await startSut(args.b!, args['b-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp);
   await window(A, 2);

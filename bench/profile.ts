@@ -18,6 +18,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { freePort, startProcess, stopAll, waitReady, type Managed } from './lib/proc.ts';
+import { startBackend, startRedis } from './lib/services.ts';
 import { gatewayConfigYaml, gatewayLogin } from './lib/systems.ts';
 import { runWrk, WRK_DIR } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
@@ -134,16 +135,16 @@ function difference(a: Summary, b: Summary, rowA: number, rowB: number, top: num
 
 interface Profiled { row: number; sut: Managed; port: number; headers: string[]; dir: string; script?: string; env?: Record<string, string> }
 
-async function startRow(row: number, tmp: string, redisPort: number, backendPort: number): Promise<Profiled> {
+async function startRow(row: number, tmp: string, redisUrl: string, backendPort: number): Promise<Profiled> {
   const port = await freePort();
   const dir = join(tmp, `prof-${row}`);
   const prof = ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${args.interval}`];
   let sutArgs: string[];
   if (row === 3) sutArgs = ['bench/bare-proxy.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`];
-  else if (row === 4) sutArgs = ['bench/naive-gateway.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`, '--redis', `redis://127.0.0.1:${redisPort}`];
+  else if (row === 4) sutArgs = ['bench/naive-gateway.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`, '--redis', redisUrl];
   else if (row >= 5 && row <= 7) {
     const file = join(tmp, `gateway-${port}.yaml`);
-    writeFileSync(file, gatewayConfigYaml(port, `redis://127.0.0.1:${redisPort}`, backendPort));
+    writeFileSync(file, gatewayConfigYaml(port, redisUrl, backendPort));
     sutArgs = args.dist ? ['dist/src/main.js', '--config', file] : ['--conditions=development', 'src/main.ts', '--config', file];
   } else throw new Error('rows 3 to 7');
   const sut = startProcess(`row ${row}`, NODE, [...prof, ...sutArgs], { cpu: '1', cwd: ROOT, env: { ...process.env, NODE_ENV: 'production' } });
@@ -166,14 +167,10 @@ async function main(): Promise<void> {
   const rows = [Number(args.row), ...(args.with ? args.with.split(',').map(Number) : [])];
   const tmp = mkdtempSync(join(tmpdir(), 'sgw-profile-'));
   try {
-    const redisPort = await freePort();
-    const redis = startProcess('redis', 'redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { cpu: '0' });
-    await waitReady(redis, redisPort, 10_000, /Ready to accept connections/);
-    const backendPort = await freePort();
-    const backend = startProcess('backend', NODE, ['bench/backend.ts', '--port', String(backendPort)], { cpu: '0', cwd: ROOT, env: { ...process.env, NODE_ENV: 'production' } });
-    await waitReady(backend, backendPort, 15_000, /listening/);
+    const { url: redisUrl } = await startRedis('0');
+    const { port: backendPort } = await startBackend('0', NODE);
     const suts: Profiled[] = [];
-    for (const row of rows) suts.push(await startRow(row, tmp, redisPort, backendPort));
+    for (const row of rows) suts.push(await startRow(row, tmp, redisUrl, backendPort));
 
     // Several rows are loaded at once, sharing the SUT core: whatever the machine's speed
     // does meanwhile, it does to all of them, so their per-request costs compare.

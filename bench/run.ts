@@ -25,6 +25,7 @@ import {
 } from './lib/proc.ts';
 import { startCpuWindow, waitForIdle, type IdleOptions } from './lib/machine.ts';
 import { measure, ourPids, type MeasureSettings } from './lib/measure.ts';
+import { startBackend, startRedis } from './lib/services.ts';
 import { ROWS, backendStats, gatewayEntry, startGateway, statsDelta, type BenchContext, type Sut } from './lib/systems.ts';
 import { checkTargets, markdownTable, summarizeRows, targetsTable, type RowResult } from './lib/report.ts';
 import { fmtMiB, fmtMs, fmtRps, median } from './lib/stats.ts';
@@ -207,24 +208,6 @@ function machineLine(): string {
   return parts.join(' · ');
 }
 
-async function startRedis(): Promise<{ m: Managed; url: string }> {
-  const port = await freePort();
-  const m = startProcess('redis', 'redis-server', [
-    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    // a guard for the soak, which creates sessions as fast as it can
-    '--maxmemory', '2gb', '--maxmemory-policy', 'allkeys-lru',
-  ], { cpu: LOAD_CPU });
-  await waitReady(m, port, 10_000, /Ready to accept connections/);
-  return { m, url: `redis://127.0.0.1:${port}` };
-}
-
-async function startBackend(): Promise<{ m: Managed; port: number }> {
-  const port = await freePort();
-  const m = startProcess('backend', NODE, ['bench/backend.ts', '--port', String(port)], { cpu: LOAD_CPU, cwd: ROOT, env: { ...process.env, NODE_ENV: 'production' } });
-  await waitReady(m, port, 15_000, /listening/);
-  return { m, port };
-}
-
 // -------------------------------------------------------------------- micro
 
 interface MicroSummary { name: string; us: number; min: number; max: number; runs: number }
@@ -364,8 +347,8 @@ async function main(): Promise<void> {
   const machine = machineLine();
   log(`session-gateway benchmark · ${machine}`);
 
-  const redis = await startRedis();
-  const backend = await startBackend();
+  const redis = await startRedis(LOAD_CPU);
+  const backend = await startBackend(LOAD_CPU, NODE);
   const others = [redis.m, backend.m];
   const ctx: BenchContext = {
     root: ROOT, node: NODE, tmp, sutCpu: SUT_CPU, loadCpu: LOAD_CPU,

@@ -143,7 +143,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     const stripped = sanitiseRequestHeaders(req.headers, { trustProxy: s.trustProxy, upgrade });
     if (stripped > 0) metrics.strippedHeaders.inc(stripped);
     const ctx = newContext(req, s, mount, startedAt);
-    addForwardedHeaders(req.headers, { address: req.socket.remoteAddress, encrypted: (req.socket as { encrypted?: boolean }).encrypted === true });
+    addForwardedHeaders(req.headers, req.socket.remoteAddress, (req.socket as { encrypted?: boolean }).encrypted === true);
     const url = upstreamPath(mount, target.path) + target.query;
     const withSession = mount.config.session;
     const cookie = withSession ? sessionCookieOf(ctx, req.headers.cookie) : null;

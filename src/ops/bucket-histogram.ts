@@ -15,6 +15,7 @@ export interface BucketHistogramChild {
 
 interface Series {
   labelValue: string;
+  child: BucketHistogramChild;
   /** Non-cumulative counts per upper bound; the last slot is +Inf. */
   counts: Float64Array;
   sum: number;
@@ -29,7 +30,6 @@ export class BucketHistogram {
   readonly #label: string;
   readonly #bounds: readonly number[];
   readonly #series = new Map<string, Series>();
-  readonly #children = new Map<string, BucketHistogramChild>();
 
   constructor(options: { name: string; help: string; label: string; buckets: readonly number[]; registers: Registry[] }) {
     this.name = options.name;
@@ -41,12 +41,15 @@ export class BucketHistogram {
 
   /** The child for one label value, made once. */
   labels(labelValue: string): BucketHistogramChild {
-    let child = this.#children.get(labelValue);
-    if (child === undefined) {
-      const series: Series = { labelValue, counts: new Float64Array(this.#bounds.length + 1), sum: 0, count: 0 };
-      this.#series.set(labelValue, series);
-      const bounds = this.#bounds;
-      child = {
+    const existing = this.#series.get(labelValue);
+    if (existing) return existing.child;
+    const bounds = this.#bounds;
+    const series: Series = {
+      labelValue,
+      counts: new Float64Array(bounds.length + 1),
+      sum: 0,
+      count: 0,
+      child: {
         observe(value: number): void {
           let i = 0;
           while (i < bounds.length && value > bounds[i]!) i++;
@@ -54,10 +57,10 @@ export class BucketHistogram {
           series.sum += value;
           series.count++;
         },
-      };
-      this.#children.set(labelValue, child);
-    }
-    return child;
+      },
+    };
+    this.#series.set(labelValue, series);
+    return series.child;
   }
 
   /** What prom-client's Registry formats: cumulative buckets, then _sum and _count, per label value. */

@@ -59,9 +59,9 @@ export function sanitiseRequestHeaders(headers: IncomingHttpHeaders, options: { 
  * sanitiseRequestHeaders has removed an untrusted client's. (`xfwd` also adds
  * X-Forwarded-Port, which the Host header already says; a trusted hop's is passed on.)
  */
-export function addForwardedHeaders(headers: IncomingHttpHeaders, client: { address: string | undefined; encrypted: boolean }): void {
-  headers['x-forwarded-for'] = appended(headers['x-forwarded-for'], client.address ?? '');
-  headers['x-forwarded-proto'] = appended(headers['x-forwarded-proto'], client.encrypted ? 'https' : 'http');
+export function addForwardedHeaders(headers: IncomingHttpHeaders, clientAddress: string | undefined, encrypted: boolean): void {
+  headers['x-forwarded-for'] = appended(headers['x-forwarded-for'], clientAddress ?? '');
+  headers['x-forwarded-proto'] = appended(headers['x-forwarded-proto'], encrypted ? 'https' : 'http');
   headers['x-forwarded-host'] ||= headers.host ?? '';
 }
 

@@ -136,18 +136,19 @@ export class SessionManager {
     const record = value as SessionRecord;
     const deadlines = deadlinesOf(record._gateway, this.timing);
     if (now >= deadlines.endsAt) return 'expired';
-    const views = new Map<string, string>();
-    const tokens = new Map<string, CachedToken>();
-    this.#parsed.set(sid, { raw: stored.raw, record, views, tokens });
+    const { views, tokens } = this.#remember(sid, stored.raw, record);
     return { sid, stored, record, deadlines, views, tokens };
   }
 
   /**
-   * What was just stored is what the next read returns: it need not be parsed again. Only
-   * for updates, whose session is being read anyway (the entry replaces its old version).
+   * Keeps a parsed stored value, with empty per-mount caches, for the reads that follow:
+   * after a read, and after an update (what was just stored is what the next read returns;
+   * the session is being read anyway, so the entry replaces its old version).
    */
-  #remember(sid: string, raw: string, record: SessionRecord): void {
-    this.#parsed.set(sid, { raw, record, views: new Map(), tokens: new Map() });
+  #remember(sid: string, raw: string, record: SessionRecord): ParsedEntry {
+    const entry: ParsedEntry = { raw, record, views: new Map(), tokens: new Map() };
+    this.#parsed.set(sid, entry);
+    return entry;
   }
 
   /** JSON of the keys `mount` may read, computed once per stored version. */
