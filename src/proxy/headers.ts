@@ -65,6 +65,37 @@ export function addForwardedHeaders(headers: IncomingHttpHeaders, clientAddress:
   headers['x-forwarded-host'] ||= headers.host ?? '';
 }
 
+/**
+ * The Cookie header a backend receives: the gateway's own session cookie taken out, every
+ * other cookie kept byte for byte and in order. With the raw cookie a backend (its logs,
+ * its error pages) could replay the visitor's session through other mounts and write
+ * keys outside its own `write` list; the token already tells it whose session it is.
+ * Returns undefined when no other cookie is left.
+ * @example withoutSessionCookie('a=1; sgw.sid=s%3Axyz; b=2', 'sgw.sid') // 'a=1; b=2'
+ */
+export function withoutSessionCookie(header: string, name: string): string | undefined {
+  // Cheap rejection first: most Cookie headers of most requests are checked only this far.
+  if (!header.includes(name)) return header;
+  const pairs = header.split(';');
+  const kept = pairs.filter((pair) => {
+    const eq = pair.indexOf('=');
+    // Trimmed as the cookie parser trims: whatever the gateway would read as its cookie goes.
+    return eq === -1 || pair.slice(0, eq).trim() !== name;
+  });
+  if (kept.length === pairs.length) return header;
+  const rest = kept.join(';').trimStart();
+  return rest.trim() === '' ? undefined : rest;
+}
+
+/** Applies withoutSessionCookie to a request's headers, in place (the header goes when nothing is left). */
+export function stripSessionCookie(headers: IncomingHttpHeaders, name: string): void {
+  const cookie = headers.cookie;
+  if (cookie === undefined) return;
+  const rest = withoutSessionCookie(cookie, name);
+  if (rest === undefined) delete headers.cookie;
+  else if (rest !== cookie) headers.cookie = rest;
+}
+
 function appended(existing: string | string[] | undefined, value: string): string {
   return existing ? `${String(existing)},${value}` : value;
 }
