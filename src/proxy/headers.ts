@@ -3,7 +3,7 @@
  * ways (docs/PROTOCOL.md §2); hop-by-hop headers are handled per RFC 9110 §7.6.1.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { isOwnedHeader, WRITE_HEADER } from '../protocol/headers.ts';
+import { isOwnedHeader, isWriteHeaderVariant, WRITE_HEADER, writeBackHeaderProblem } from '../protocol/headers.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 /** Kept on the way in for WebSocket upgrades. */
@@ -115,7 +115,11 @@ export interface ResponseHeaders {
   hasRequestId: boolean;
   /** The write-back header, if the backend sent one. */
   writeBack: string | undefined;
-  duplicateWriteBack: boolean;
+  /**
+   * Set when the write-back cannot be read (several, or one spelled with `_`): it is then
+   * refused as `malformed`, never silently dropped (writeBackHeaderProblem).
+   */
+  writeBackProblem: string | undefined;
   /**
    * Set-Cookies for the gateway's own session cookie, dropped: with one, any backend could
    * plant a session it holds in a visitor's browser, or log the visitor out.
@@ -131,6 +135,7 @@ export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieNam
   const headers: string[] = [];
   let writeBack: string | undefined;
   let count = 0;
+  let variants: string[] | undefined;
   let droppedSessionCookies = 0;
   let hasRequestId = false;
   const raw = upstream.rawHeaders;
@@ -142,6 +147,8 @@ export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieNam
       if (lower === WRITE_HEADER) {
         writeBack = value;
         count++;
+      } else if (isWriteHeaderVariant(lower)) {
+        (variants ??= []).push(name);
       }
       continue;
     }
@@ -153,5 +160,6 @@ export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieNam
     if (lower === 'x-request-id') hasRequestId = true;
     headers.push(name, value);
   }
-  return { headers, hasRequestId, writeBack, duplicateWriteBack: count > 1, droppedSessionCookies };
+  const writeBackProblem = count > 1 || variants ? writeBackHeaderProblem(count, variants ?? []) : undefined;
+  return { headers, hasRequestId, writeBack, writeBackProblem, droppedSessionCookies };
 }

@@ -1,5 +1,6 @@
 /** The pure header steps of src/proxy/headers.ts, called with plain values. */
 import { describe, expect, it } from 'vitest';
+import { isWriteHeaderVariant, writeBackHeaderProblem } from '../../../src/protocol/headers.ts';
 import { stripSessionCookie, withoutSessionCookie } from '../../../src/proxy/headers.ts';
 
 describe('withoutSessionCookie', () => {
@@ -39,5 +40,23 @@ describe('stripSessionCookie', () => {
     const none: Record<string, string> = { host: 'h' };
     stripSessionCookie(none, 'sgw.sid');
     expect(none).toEqual({ host: 'h' });
+  });
+});
+
+describe('write-back header spellings', () => {
+  it('only "_" for "-" makes a variant; the canonical name and other owned names are not', () => {
+    expect(isWriteHeaderVariant('x_session_gateway_write')).toBe(true);
+    expect(isWriteHeaderVariant('x-session_gateway-write')).toBe(true);
+    expect(isWriteHeaderVariant('x-session-gateway-write')).toBe(false);
+    expect(isWriteHeaderVariant('x_session_gateway_token')).toBe(false);
+    expect(isWriteHeaderVariant('x_session_gateway_writes')).toBe(false);
+  });
+
+  it('names the problem: none for one canonical header, else the count and the spellings', () => {
+    expect(writeBackHeaderProblem(1, [])).toBeUndefined();
+    expect(writeBackHeaderProblem(0, [])).toBeUndefined();
+    expect(writeBackHeaderProblem(0, ['X_Session_Gateway_Write'])).toBe('write-back header spelled "X_Session_Gateway_Write": only X-Session-Gateway-Write is read, "_" for "-" is refused');
+    expect(writeBackHeaderProblem(2, [])).toBe('more than one write-back header (2)');
+    expect(writeBackHeaderProblem(1, ['X_Session_Gateway_Write'])).toBe('more than one write-back header (2, among them "X_Session_Gateway_Write")');
   });
 });
