@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import * as D from './defaults.ts';
 import { parseDuration } from './durations.ts';
+import { secretWeakness } from './secret-strength.ts';
 
 /** A duration string with a unit, parsed to milliseconds. */
 const duration = z.unknown().transform((value, ctx): number => {
@@ -35,7 +36,11 @@ const port = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)], 
 
 const booleanish = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
 
-const secret = (what: string) => z.string().min(16, `${what} must be at least 16 characters`);
+/** Checked for shape as well as length (secret-strength.ts): `passwordpassword` is 16 characters too. */
+const secret = (what: string) => z.string().superRefine((value, ctx) => {
+  const weakness = secretWeakness(value, what);
+  if (weakness !== undefined) ctx.addIssue({ code: 'custom', message: weakness });
+});
 
 const keyName = z.string().min(1, 'a session key name cannot be empty');
 

@@ -4,13 +4,14 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testSecret } from '../support/secrets.ts';
 
 const node = process.execPath;
 function cli(args: string[], env: Record<string, string> = {}) {
   const result = spawnSync(node, ['src/main.ts', ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env }, timeout: 15_000 });
   return { code: result.status, out: result.stdout, err: result.stderr };
 }
-const secrets = { SESSION_SECRET: 'c'.repeat(32), SIGNING_SECRET: 's'.repeat(32) };
+const secrets = { SESSION_SECRET: testSecret('c'), SIGNING_SECRET: testSecret('s') };
 
 describe('session-gateway CLI', () => {
   it('--help prints usage and exits 0', () => {

@@ -17,6 +17,7 @@ import { configArg, copySourceFor, dockerfileRules, finalCommand, type Dockerfil
 import { dockerignoreRules, type DockerignoreInput } from './dockerignore-checks.ts';
 import { isIgnored, parseDockerignore } from './dockerignore.ts';
 import { runRules } from './rules.ts';
+import { testSecret } from '../../support/secrets.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -46,7 +47,7 @@ describe('Dockerfile', () => {
     const final = dockerfile.stages.at(-1)!;
     const source = copySourceFor(dockerfile, final, configArg(finalCommand(dockerfile)) ?? '');
     expect(source, 'the final stage\'s --config file is not copied from the repository').toBeDefined();
-    const env = { ...stageEnv(dockerfile, final), SESSION_SECRET: 's'.repeat(32), SIGNING_SECRET: 'k'.repeat(32) };
+    const env = { ...stageEnv(dockerfile, final), SESSION_SECRET: testSecret('s'), SIGNING_SECRET: testSecret('k') };
     const { listen } = parseConfig(read(source!), source!, env);
     expect({ host: listen.host, port: listen.port }, `${source} under the image's ENV must listen where EXPOSE and HEALTHCHECK expect`)
       .toEqual({ host: '0.0.0.0', port: 8080 });
@@ -73,7 +74,7 @@ describe('config/gateway.compose.yaml', () => {
   const services = (composeInput.compose as { services: Record<string, unknown> }).services;
 
   it('is valid under the gateway\'s own config loader, secrets taken from the environment', () => {
-    const env = { SESSION_SECRET: 's'.repeat(32), SIGNING_SECRET: 'k'.repeat(32), REDIS_URL: 'redis://redis:6379' };
+    const env = { SESSION_SECRET: testSecret('s'), SIGNING_SECRET: testSecret('k'), REDIS_URL: 'redis://redis:6379' };
     const loaded = parseConfig(read('config/gateway.compose.yaml'), 'config/gateway.compose.yaml', env);
     expect(loaded.store.redis?.url).toBe(env.REDIS_URL);
     expect(loaded.signing.keys[0]?.secret).toBe(env.SIGNING_SECRET);
