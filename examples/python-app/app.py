@@ -67,17 +67,21 @@ def wants_html(environ, query):
     return _quality(accept, "text/html") > _quality(accept, "application/json")
 
 
+class FormTooLarge(Exception):
+    pass
+
+
 def form_fields(environ):
-    """The urlencoded body of a form post, bounded; {} for anything else."""
+    """The urlencoded body of a form post; {} for anything else. Larger than MAX_FORM_BYTES: FormTooLarge."""
     if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
         return {}
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return {}
-    if length <= 0 or length > MAX_FORM_BYTES:
-        return {}
-    return parse_qs(environ["wsgi.input"].read(length).decode("utf-8", "replace"))
+        length = 0
+    if length > MAX_FORM_BYTES:
+        raise FormTooLarge()
+    return parse_qs(environ["wsgi.input"].read(length).decode("utf-8", "replace")) if length > 0 else {}
 
 
 def respond(start_response, status, content_type, body, extra=()):
@@ -100,7 +104,11 @@ def app(environ, start_response):
     query = parse_qs(environ.get("QUERY_STRING", ""))
     html = wants_html(environ, query)
     if method == "POST" and path == "/cart":
-        fields = {**query, **form_fields(environ)}
+        try:
+            fields = {**query, **form_fields(environ)}
+        except FormTooLarge:
+            error = {"error": "form_too_large", "limit": MAX_FORM_BYTES}
+            return respond(start_response, "413 Content Too Large", "application/json", json.dumps(error))
         item = (fields.get("item", ["item"])[0].strip() or "item")[:40]
         session.set("cart", list(session.get("cart") or []) + [item])
         body = state(session)

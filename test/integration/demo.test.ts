@@ -78,6 +78,8 @@ describe('the demo answers curl with JSON, as README shows', () => {
     const cookie = login.headers['set-cookie']![0]!.split(';')[0]!;
     const cart = await send(`${demo.url}/blog/cart`, { method: 'POST', headers: { ...form, cookie, 'x-forwarded-prefix': '//evil.example' }, body: 'item=pen' });
     expect([cart.status, cart.headers.location]).toEqual([303, '/blog/']);
+    const tooLarge = await send(`${demo.url}/blog/cart`, { method: 'POST', headers: { ...form, cookie }, body: `item=${'x'.repeat(5000)}` });
+    expect(tooLarge.status).toBe(413);
     expect((await send(`${demo.url}/shop/`, { headers: { cookie } })).json()).toMatchObject({ user: { name: 'Lin' }, cart: ['pen'] });
   });
 
@@ -91,7 +93,11 @@ describe('the demo answers curl with JSON, as README shows', () => {
 });
 
 // Skipped only where Debian's chromium is not installed: .ci/run installs it, so CI runs this.
-describe.skipIf(!hasChromium)(`a person in a browser (headless ${CHROMIUM})`, () => {
+const browserSuite = hasChromium
+  ? `a person in a browser (headless ${CHROMIUM})`
+  : `a person in a browser: SKIPPED, no chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH)`;
+if (!hasChromium) console.warn(`demo.test.ts: ${browserSuite}`);
+describe.skipIf(!hasChromium)(browserSuite, () => {
   let chromium: Chromium;
   let page: Page;
   let userDataDir: string;
