@@ -16,12 +16,12 @@
  */
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
-import { hs256Key } from '@session-gateway/backend/protocol';
-import { deriveMountKey } from '@session-gateway/backend/protocol';
-import { RID_HEADER, TOKEN_HEADER, WRITE_HEADER } from '@session-gateway/backend/protocol';
-import { verifyRequest } from '@session-gateway/backend/protocol';
-import { buildWriteBack } from '@session-gateway/backend/protocol';
-import { ProtocolError } from '@session-gateway/backend/protocol';
+import { hs256Key } from '#protocol';
+import { deriveMountKey } from '#protocol';
+import { RID_HEADER, TOKEN_HEADER, WRITE_HEADER } from '#protocol';
+import { verifyRequest } from '#protocol';
+import { buildWriteBack } from '#protocol';
+import { ProtocolError } from '#protocol';
 import { BODY, SESSION_DATA } from './lib/session-data.ts';
 import { MOUNT, SIGNING_KID, SIGNING_SECRET } from './lib/constants.ts';
 import { exitWhenOrphaned } from './lib/watchdog.ts';

@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { attachWriteBack, createSessionReader, SessionGatewayError, type SessionReader } from '@session-gateway/backend';
-import { deriveMountKeyText } from '@session-gateway/backend/protocol';
+import { deriveMountKeyText } from '#protocol';
 import { baseConfig, startGateway, SIGNING_SECRET, type StartedGateway } from '../support/gateway.ts';
 import { Browser, send } from '../support/http.ts';
 

@@ -3,7 +3,7 @@
  * objects: reader.fromRequest and withWriteBack.
  */
 import { describe, expect, it } from 'vitest';
-import { TOKEN_HEADER, WRITE_HEADER } from '@session-gateway/backend/protocol';
+import { TOKEN_HEADER, WRITE_HEADER } from '#protocol';
 import { createSessionReader, SessionGatewayError, withWriteBack } from '@session-gateway/backend';
 import { gatewayAccepts, MOUNT, NEWEST, SHOP_KEYS, signedToken, gatewayHeaders } from './helpers.ts';
 

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import {
   deriveMountKey, hs256Key, RID_HEADER, signToken, TOKEN_HEADER, tokenPayloadJson, verifyWriteBack,
   type SigningKey, type VerifyingKey, type WriteBack, type WriteBackBinding,
-} from '@session-gateway/backend/protocol';
+} from '#protocol';
 import { RESERVED_KEYS } from '@session-gateway/backend';
 
 export const MOUNT = 'shop';

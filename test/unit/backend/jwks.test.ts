@@ -6,7 +6,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import express from 'express';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ed25519SigningKey, TOKEN_HEADER, WRITE_HEADER } from '@session-gateway/backend/protocol';
+import { ed25519SigningKey, TOKEN_HEADER, WRITE_HEADER } from '#protocol';
 import {
   createSessionReader, expressMiddleware, remoteJwks, SessionGatewayError, type JsonWebKeyEntry,
 } from '@session-gateway/backend';

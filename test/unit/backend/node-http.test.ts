@@ -5,7 +5,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOKEN_HEADER, WRITE_HEADER } from '@session-gateway/backend/protocol';
+import { TOKEN_HEADER, WRITE_HEADER } from '#protocol';
 import { attachWriteBack, createSessionReader, SessionGatewayError } from '@session-gateway/backend';
 import { gatewayAccepts, listen, MOUNT, NEWEST, SHOP_KEYS, signedToken, gatewayHeaders } from './helpers.ts';
 

@@ -3,7 +3,7 @@
  * key signs write-backs.
  */
 import { describe, expect, it } from 'vitest';
-import { deriveMountKey, hs256Key, TOKEN_HEADER } from '@session-gateway/backend/protocol';
+import { deriveMountKey, hs256Key, TOKEN_HEADER } from '#protocol';
 import {
   createSessionReader, keysFromEnv, SessionGatewayConfigError, SessionGatewayError, type SessionReaderOptions,
 } from '@session-gateway/backend';
