@@ -11,8 +11,8 @@
  * back to the page; anything else (curl, which accepts any type, or ?format=json) gets JSON.
  */
 import express from 'express';
-import { createSessionReader, expressMiddleware, keysFromEnv, type GatewaySession } from 'session-gateway/backend';
-import { deriveMountKeyText } from '../../src/protocol/keys.ts';
+import { createSessionReader, expressMiddleware, keysFromEnv, type GatewaySession } from '@session-gateway/backend';
+import { deriveMountKeyText } from '@session-gateway/backend/protocol';
 import { shopPage } from './pages.ts';
 
 interface ShopSession {
