@@ -9,10 +9,10 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Logger } from 'pino';
 import { sendError } from './errors.ts';
 import type { Metrics } from './ops/metrics.ts';
-import { ProtocolError } from './protocol/errors.ts';
-import { RID_HEADER, TOKEN_HEADER } from './protocol/headers.ts';
-import { signToken, TOKEN_REUSE_SECONDS, tokenPayloadJson } from './protocol/token.ts';
-import { verifyWriteBack } from './protocol/write-back.ts';
+import { ProtocolError } from '#protocol';
+import { RID_HEADER, TOKEN_HEADER } from '#protocol';
+import { signToken, TOKEN_REUSE_SECONDS, tokenPayloadJson } from '#protocol';
+import { verifyWriteBack } from '#protocol';
 import { RESERVED_SESSION_KEYS } from './config/checks.ts';
 import { splitResponseHeaders } from './proxy/headers.ts';
 import type { RuntimeMount } from './runtime.ts';

@@ -3,7 +3,7 @@ import { createPrivateKey } from 'node:crypto';
 import type { GatewayConfig } from './schema.ts';
 import { formatDuration } from './durations.ts';
 
-import { RESERVED_SESSION_KEYS } from '../protocol/write-back.ts';
+import { RESERVED_SESSION_KEYS } from '#protocol';
 
 export { RESERVED_SESSION_KEYS };
 

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   buildWriteBack, deriveMountKey, encodeSegment, hs256Key, signCompact, verifyRequest,
   PROTOCOL_VERSION, RID_HEADER, TOKEN_HEADER, WRITE_HEADER, type SessionClaims, type SigningKey, type VerifyingKey, type WriteBackBinding,
-} from '../../src/protocol/index.ts';
+} from '#protocol';
 import { baseConfig, SIGNING_SECRET, startGateway, type StartedGateway } from '../support/gateway.ts';
 import { Browser } from '../support/http.ts';
 

@@ -11,7 +11,7 @@ import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildWriteBack, deriveMountKey, hs256Key, RID_HEADER, TOKEN_HEADER, verifyRequest, WRITE_HEADER } from '../../src/protocol/index.ts';
+import { buildWriteBack, deriveMountKey, hs256Key, RID_HEADER, TOKEN_HEADER, verifyRequest, WRITE_HEADER } from '#protocol';
 import { createMetrics } from '../../src/ops/metrics.ts';
 import { MemorySessionStore } from '../../src/session/memory-store.ts';
 import { SessionManager } from '../../src/session/sessions.ts';

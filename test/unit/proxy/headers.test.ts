@@ -1,6 +1,6 @@
 /** The pure header steps of src/proxy/headers.ts, called with plain values. */
 import { describe, expect, it } from 'vitest';
-import { isWriteHeaderVariant, writeBackHeaderProblem } from '../../../src/protocol/headers.ts';
+import { isWriteHeaderVariant, writeBackHeaderProblem } from '#protocol';
 import { stripSessionCookie, withoutSessionCookie } from '../../../src/proxy/headers.ts';
 
 describe('withoutSessionCookie', () => {
