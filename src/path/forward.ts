@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendError, type GatewayErrorCode } from '../errors.ts';
 import { filterResponseHeaders, outgoingHeaders, type ResponseHeaders } from '../proxy/headers.ts';
 import type { Exchange, ExchangeHooks, FailureKind } from '../proxy/upstream.ts';
+import { ZERO_LENGTH_MARKER } from '../proxy/wire.ts';
 import type { RequestContext } from './context.ts';
 import { requestBody, type RequestBody } from './request-body.ts';
 import type { ResponseSink } from './respond.ts';
@@ -20,6 +21,9 @@ export const FAILURE_CODES: Readonly<Record<FailureKind, GatewayErrorCode>> = {
   invalid: 'SGW_ERR_REQUEST_NOT_FORWARDABLE',
   failed: 'SGW_ERR_UPSTREAM_FAILED',
 };
+
+/** Methods undici sends `content-length: 0` for by itself; for any other the marker asks for it (proxy/wire.ts). */
+const SENDS_ZERO_LENGTH = new Set(['PUT', 'POST', 'PATCH', 'QUERY', 'PROPFIND', 'PROPPATCH']);
 
 /** Seconds a client is told to wait after SGW_ERR_UPSTREAM_BUSY. */
 export const BUSY_RETRY_AFTER_SECONDS = 1;
@@ -119,7 +123,10 @@ function send(ctx: RequestContext, req: IncomingMessage, relay: ResponseRelay, b
   const { res } = relay;
   if (res.destroyed) return;
   ctx.upstreamStartedAt = performance.now();
-  const exchange = ctx.mount.upstream.send({ method: req.method ?? 'GET', path: ctx.url, headers: outgoingHeaders(req.headers), body, upgrade: null }, relay);
+  const method = req.method ?? 'GET';
+  const headers = outgoingHeaders(req.headers);
+  if (body === null && req.headers['content-length'] === '0' && !SENDS_ZERO_LENGTH.has(method)) headers.push(ZERO_LENGTH_MARKER, '1');
+  const exchange = ctx.mount.upstream.send({ method, path: ctx.url, headers, body, upgrade: null }, relay);
   relay.exchange = exchange;
   // The client went away before the answer was complete: the upstream exchange is given up.
   res.once('close', () => {

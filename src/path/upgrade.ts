@@ -28,10 +28,20 @@ export function rawHead(status: number, statusText: string, headers: readonly st
   return `${head}\r\n`;
 }
 
+/** Bytes a client may send before the upstream's 101 (frames sent early); beyond, the client is cut. */
+const MAX_EARLY_CLIENT_BYTES = 64 * 1024;
+
 class UpgradeRelay implements ExchangeHooks, ResponseSink {
   readonly #ctx: RequestContext;
   readonly #client: Duplex;
-  readonly #clientHead: Buffer;
+  /** What the client sent after its upgrade request, held until the upstream accepts. */
+  readonly #clientEarly: Buffer[];
+  #clientEarlyBytes = 0;
+  readonly #onClientData = (chunk: Buffer) => {
+    this.#clientEarly.push(chunk);
+    this.#clientEarlyBytes += chunk.length;
+    if (this.#clientEarlyBytes > MAX_EARLY_CLIENT_BYTES) this.#client.destroy();
+  };
   readonly #onHead: ResponseHeadHandler;
   exchange: Exchange | null = null;
   #upstream: Duplex | null = null;
@@ -43,7 +53,7 @@ class UpgradeRelay implements ExchangeHooks, ResponseSink {
   constructor(ctx: RequestContext, client: Duplex, clientHead: Buffer, onHead: ResponseHeadHandler) {
     this.#ctx = ctx;
     this.#client = client;
-    this.#clientHead = clientHead;
+    this.#clientEarly = clientHead.length > 0 ? [clientHead] : [];
     this.#onHead = onHead;
   }
 
@@ -71,6 +81,16 @@ class UpgradeRelay implements ExchangeHooks, ResponseSink {
     this.#onHead(this.#ctx, this, status, 'Switching Protocols', this.#filtered(rawHeaders));
   }
 
+  /**
+   * Reads the client socket during the handshake: a paused socket would never notice the
+   * client leaving (no read, no end, no close), and the upstream would be held until the
+   * timeout. Bytes that come early are kept for the upstream (bounded).
+   */
+  listen(): void {
+    this.#client.on('data', this.#onClientData);
+    this.#client.once('end', () => this.#client.destroy());
+  }
+
   pause(): void {
     this.exchange?.pause();
   }
@@ -89,7 +109,8 @@ class UpgradeRelay implements ExchangeHooks, ResponseSink {
       return;
     }
     client.write(rawHead(status, statusText, headers, `Connection: Upgrade\r\nUpgrade: ${this.#upgradeToken}\r\n`), 'latin1');
-    if (this.#clientHead.length > 0) upstream.write(this.#clientHead);
+    client.off('data', this.#onClientData);
+    for (const chunk of this.#clientEarly) upstream.write(chunk);
     // Either side closing closes the other; an open WebSocket may stay quiet as long as it likes.
     (client as Socket).setTimeout(0);
     client.on('close', () => upstream.destroy());
@@ -133,4 +154,5 @@ export function forwardUpgrade(ctx: RequestContext, req: IncomingMessage, client
   relay.exchange = exchange;
   // A client that gives up during the handshake: the upstream side is closed too.
   client.once('close', () => exchange.abort());
+  relay.listen();
 }

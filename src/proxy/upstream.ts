@@ -8,9 +8,10 @@
  * tick coarsely (sub-second values fire late), an interim 1xx re-arms them, and a request
  * queued for a busy pool has no timeout at all.
  */
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
+import { unwatch, watchingConnector } from './wire.ts';
 
 export interface UpstreamLimits {
   /** Requests in flight to this upstream at once (each holds one connection). */
@@ -163,6 +164,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     const raw = ((_controller as { rawHeaders?: Buffer[] }).rawHeaders ?? []) as Buffer[];
     if (this.#phase !== SENT || !this.#hooks.upgraded) return void socket.destroy();
     this.#finish();
+    unwatch(socket as Socket);
     this.#hooks.upgraded(status, raw, socket);
   }
 
@@ -198,6 +200,7 @@ export class Upstream {
   readonly pool: Pool;
   readonly #limits: UpstreamLimits;
   readonly #origin: URL;
+  /** Given with every request so undici never derives one from the client's Host (and reconnects when it changes). */
   readonly #servername: string | undefined;
   #active = 0;
   readonly #queue: Exchange[] = [];
@@ -207,16 +210,17 @@ export class Upstream {
     this.#limits = limits;
     // The TLS server name and certificate check follow the upstream URL, never a client's Host.
     const host = target.hostname.replace(/^\[|\]$/g, '');
-    this.#servername = target.protocol === 'https:' && isIP(host) === 0 ? host : undefined;
+    this.#servername = target.protocol === 'https:' ? host : undefined;
+    const sni = this.#servername !== undefined && isIP(host) === 0 ? host : undefined;
     this.pool = new Pool(this.#origin, {
       connections: limits.connections,
       pipelining: 1,
       // The gateway's own timers bound every phase; undici's are coarse and per phase.
       headersTimeout: 0,
       bodyTimeout: 0,
-      connectTimeout: limits.timeoutMs + 1000,
       keepAliveTimeout: 4000,
-      connect: this.#servername ? { servername: this.#servername } : undefined,
+      // undici's connector, watched for what undici and a proxy disagree on (wire.ts).
+      connect: watchingConnector({ timeout: limits.timeoutMs + 1000 }, sni),
     });
   }
 
