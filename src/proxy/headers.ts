@@ -2,8 +2,8 @@
  * What crosses the gateway in each direction. Gateway-owned headers are removed both
  * ways (docs/PROTOCOL.md §2); hop-by-hop headers are handled per RFC 9110 §7.6.1.
  */
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { isOwnedHeader, WRITE_HEADER } from '#protocol';
+import type { IncomingHttpHeaders } from 'node:http';
+import { isOwnedHeader, isWriteHeaderVariant, WRITE_HEADER, writeBackHeaderProblem } from '#protocol';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 /** Kept on the way in for WebSocket upgrades. */
@@ -40,8 +40,8 @@ export function sanitiseRequestHeaders(headers: IncomingHttpHeaders, options: { 
   // front of the backend to drop that header, the gateway's own token included.
   if (options.upgrade) headers.connection = 'Upgrade';
   else delete headers.connection;
-  // The gateway already answered 100-continue to the client; forwarding Expect would also
-  // make http-proxy skip its proxyReq event (shared/FINDINGS.md).
+  // The gateway already answered 100-continue to the client (Node does that), so the
+  // backend is not asked again.
   delete headers.expect;
   if (!options.trustProxy) {
     delete headers['x-forwarded-for'];
@@ -54,10 +54,9 @@ export function sanitiseRequestHeaders(headers: IncomingHttpHeaders, options: { 
 }
 
 /**
- * X-Forwarded-For/-Proto/-Host as http-proxy's `xfwd` option gives them, set here in the
- * same step that cleaned the headers: appended to a trusted hop's values, and alone when
- * sanitiseRequestHeaders has removed an untrusted client's. (`xfwd` also adds
- * X-Forwarded-Port, which the Host header already says; a trusted hop's is passed on.)
+ * X-Forwarded-For/-Proto/-Host, set in the same step that cleaned the headers: appended to
+ * a trusted hop's values, and alone when sanitiseRequestHeaders has removed an untrusted
+ * client's. (No X-Forwarded-Port: the Host header already says; a trusted hop's is passed on.)
  */
 export function addForwardedHeaders(headers: IncomingHttpHeaders, clientAddress: string | undefined, encrypted: boolean): void {
   headers['x-forwarded-for'] = appended(headers['x-forwarded-for'], clientAddress ?? '');
@@ -65,8 +64,63 @@ export function addForwardedHeaders(headers: IncomingHttpHeaders, clientAddress:
   headers['x-forwarded-host'] ||= headers.host ?? '';
 }
 
+/**
+ * The Cookie header a backend receives: the gateway's own session cookie taken out, every
+ * other cookie kept byte for byte and in order. With the raw cookie a backend (its logs,
+ * its error pages) could replay the visitor's session through other mounts and write
+ * keys outside its own `write` list; the token already tells it whose session it is.
+ * Returns undefined when no other cookie is left.
+ * @example withoutSessionCookie('a=1; sgw.sid=s%3Axyz; b=2', 'sgw.sid') // 'a=1; b=2'
+ */
+export function withoutSessionCookie(header: string, name: string): string | undefined {
+  // Cheap rejection first: most Cookie headers of most requests are checked only this far.
+  if (!header.includes(name)) return header;
+  const pairs = header.split(';');
+  const kept = pairs.filter((pair) => {
+    const eq = pair.indexOf('=');
+    // Trimmed as the cookie parser trims: whatever the gateway would read as its cookie goes.
+    return eq === -1 || pair.slice(0, eq).trim() !== name;
+  });
+  if (kept.length === pairs.length) return header;
+  const rest = kept.join(';').trimStart();
+  return rest.trim() === '' ? undefined : rest;
+}
+
+/** Applies withoutSessionCookie to a request's headers, in place (the header goes when nothing is left). */
+export function stripSessionCookie(headers: IncomingHttpHeaders, name: string): void {
+  const cookie = headers.cookie;
+  if (cookie === undefined) return;
+  const rest = withoutSessionCookie(cookie, name);
+  if (rest === undefined) delete headers.cookie;
+  else if (rest !== cookie) headers.cookie = rest;
+}
+
 function appended(existing: string | string[] | undefined, value: string): string {
   return existing ? `${String(existing)},${value}` : value;
+}
+
+/**
+ * Request headers that undici refuses or frames itself (it throws on transfer-encoding,
+ * keep-alive, upgrade and expect, and writes connection and host framing of its own), and
+ * the other hop-by-hop ones: none of them is meant for the next hop (RFC 9110 §7.6.1).
+ * Content-Length and Host stay: undici takes them as the framing and the Host line.
+ */
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'expect', 'http2-settings']);
+
+/**
+ * The cleaned request headers as the flat name, value list undici's dispatch takes, in the
+ * order Node parsed them (lower-case names; repeated headers merged as Node merges them).
+ */
+export function outgoingHeaders(headers: IncomingHttpHeaders): string[] {
+  const out: string[] = [];
+  for (const name in headers) {
+    if (NOT_FORWARDED.has(name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  return out;
 }
 
 function cookieNameOf(setCookie: string): string {
@@ -77,14 +131,18 @@ function cookieNameOf(setCookie: string): string {
 export interface ResponseHeaders {
   /**
    * Name, value, name, value...: the form res.writeHead takes without building an
-   * object, each header as the backend sent it (repeated ones stay separate lines).
+   * object, each header as the backend sent it (case, order and repeats kept).
    */
   headers: string[];
   /** Whether the backend sent an X-Request-Id (else the gateway adds its own). */
   hasRequestId: boolean;
   /** The write-back header, if the backend sent one. */
   writeBack: string | undefined;
-  duplicateWriteBack: boolean;
+  /**
+   * Set when the write-back cannot be read (several, or one spelled with `_`): it is then
+   * refused as `malformed`, never silently dropped (writeBackHeaderProblem).
+   */
+  writeBackProblem: string | undefined;
   /**
    * Set-Cookies for the gateway's own session cookie, dropped: with one, any backend could
    * plant a session it holds in a visitor's browser, or log the visitor out.
@@ -93,24 +151,29 @@ export interface ResponseHeaders {
 }
 
 /**
- * Response headers for the client, in one pass over the backend's raw headers: owned and
- * hop-by-hop headers removed, the write-back taken out, the session cookie refused.
+ * THE response-header filter: every path that relays a backend's headers to a client runs
+ * it (ordinary answers, a 101, a refused upgrade, error answers; docs/SECURITY.md §2.1).
+ * One pass over the raw headers: owned and hop-by-hop headers removed, the write-back
+ * taken out, the gateway's session cookie refused. Raw values are latin1 so bytes pass
+ * through unchanged.
  */
-export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieName: string): ResponseHeaders {
+export function filterResponseHeaders(raw: readonly (Buffer | string)[], sessionCookieName: string): ResponseHeaders {
   const headers: string[] = [];
   let writeBack: string | undefined;
   let count = 0;
+  let variants: string[] | undefined;
   let droppedSessionCookies = 0;
   let hasRequestId = false;
-  const raw = upstream.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const value = raw[i + 1]!;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const value = raw[i + 1]!.toString('latin1');
     const lower = name.toLowerCase();
     if (isOwnedHeader(lower)) {
       if (lower === WRITE_HEADER) {
         writeBack = value;
         count++;
+      } else if (isWriteHeaderVariant(lower)) {
+        (variants ??= []).push(name);
       }
       continue;
     }
@@ -122,5 +185,6 @@ export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieNam
     if (lower === 'x-request-id') hasRequestId = true;
     headers.push(name, value);
   }
-  return { headers, hasRequestId, writeBack, duplicateWriteBack: count > 1, droppedSessionCookies };
+  const writeBackProblem = count > 1 || variants ? writeBackHeaderProblem(count, variants ?? []) : undefined;
+  return { headers, hasRequestId, writeBack, writeBackProblem, droppedSessionCookies };
 }
