@@ -99,7 +99,7 @@ describe('session-gateway CLI', () => {
     expect(noSecret.err).not.toContain('SESSION_SECRET');
     const unknown = cli(['keys', '--mount', 'cart'], { SIGNING_SECRET: secrets.SIGNING_SECRET });
     expect(unknown.code).toBe(2);
-    expect(unknown.err).toBe('keys: config/gateway.yaml has no mount named "cart" (mounts: shop, blog)\n');
+    expect(unknown.err).toMatch(/^keys: config\/gateway\.yaml has no mount named "cart" \(mounts: shop, blog(, [\w.-]+)*\)\n$/);
     const noMount = cli(['keys'], { SIGNING_SECRET: secrets.SIGNING_SECRET });
     expect(noMount.code).toBe(2);
     expect(noMount.err).toContain('keys: --mount NAME is required');
