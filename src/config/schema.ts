@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import * as D from './defaults.ts';
-import { parseDuration } from './durations.ts';
+import { DURATION, parseDuration } from './durations.ts';
 import { secretWeakness } from './secret-strength.ts';
 
 /** A duration string with a unit, parsed to milliseconds. */
@@ -28,6 +28,9 @@ const duration = z.unknown().transform((value, ctx): number => {
     return z.NEVER;
   }
   return parsed.ms;
+}).meta({
+  // What editors check in the file (config/gateway.schema.json); the transform above says why a value is refused.
+  type: 'string', pattern: `^\\s*${DURATION.source.slice(1, -1)}\\s*$`, description: 'a duration with a unit: ms, s, m, h or d (e.g. "30m")',
 });
 
 /** Ports may come from the environment as text ("${PORT:-8080}"). */
