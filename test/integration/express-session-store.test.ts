@@ -7,6 +7,12 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { stringify } from 'yaml';
 import { Redis } from 'ioredis';
+import express from 'express';
+import session from 'express-session';
+import { RedisStore as ConnectRedis10 } from 'connect-redis-10';
+import { createClient } from 'redis';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { parseConfig, type FrozenConfig } from '../../src/config/load.ts';
 import { GatewaySessionStore } from '../../src/express-session/index.ts';
 import { startBackend, type TestBackend } from '../support/backend.ts';
@@ -77,6 +83,33 @@ describe('one session, two writers', () => {
     console.log(`gateway + express-session store kept ${keys.length} of ${2 * HALF} concurrent writes`);
     expect(keys).toHaveLength(2 * HALF);
     expect(session.user).toEqual({ id: 1 });
+  });
+
+  it('the same load with connect-redis 10 as the Express app\'s store loses writes (so the test above can fail)', async () => {
+    const nodeRedis = createClient({ url: inject('redisUrl') });
+    await nodeRedis.connect();
+    const app = express();
+    app.use(session({ name: 'sgw.sid', secret: config.session.secrets[0]!, store: new ConnectRedis10({ client: nodeRedis, prefix: gw.prefix }), resave: false, saveUninitialized: false }));
+    app.post('/set', async (req, res) => {
+      await new Promise((r) => setTimeout(r, 5));
+      (req.session as any)[String(req.query.k)] = 1;
+      res.json({ ok: true });
+    });
+    const server = createServer(app);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const { browser, sid } = await loggedIn();
+      const plain = sameBrowser(browser, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      await Promise.all(Array.from({ length: 2 * HALF }, (_, i) => i % 2
+        ? browser.post('/a/write', { writeBack: { set: { [`g${i}`]: i } } })
+        : plain.request('POST', `/set?k=e${i}`)));
+      const kept = Object.keys((await stored(sid)) ?? {}).filter((k) => /^[ge]\d+$/.test(k)).length;
+      console.log(`gateway + connect-redis 10 kept ${kept} of ${2 * HALF} concurrent writes`);
+      expect(kept).toBeLessThan(2 * HALF);
+    } finally {
+      server.close();
+      await nodeRedis.quit();
+    }
   });
 
   it('a key deleted in Express is deleted; keys written meanwhile by the gateway stay', async () => {

@@ -26,7 +26,9 @@ export interface TestExpressApp {
 
 type AnySession = Record<string, unknown>;
 
-export function expressRoutes(app: express.Express | express.Router): void {
+/** The routes above, as a router to mount on any Express app. */
+export function expressRoutes(): express.Router {
+  const app = express.Router();
   const delay = (req: express.Request) => new Promise((r) => setTimeout(r, Number(req.query.delay ?? 5)));
   app.get('/whoami', (req, res) => {
     const { cookie: _c, ...data } = JSON.parse(JSON.stringify(req.session ?? {})) as AnySession;
@@ -53,6 +55,7 @@ export function expressRoutes(app: express.Express | express.Router): void {
   app.post('/logout', (req, res, next) => {
     req.session.destroy((err) => (err ? next(err) : res.json({ ok: true })));
   });
+  return app;
 }
 
 /** Answers a store error while the response is unsent (after that it already went out), and records its code. */
@@ -67,7 +70,7 @@ export function storeErrors(seen: string[]): ErrorRequestHandler {
 export async function startExpressApp(store: GatewaySessionStore, overrides: SessionOptionOverrides = {}): Promise<TestExpressApp> {
   const app = express();
   app.use(session(store.sessionOptions(overrides)));
-  expressRoutes(app);
+  app.use(expressRoutes());
   const errors: string[] = [];
   app.use(storeErrors(errors));
   const server = createServer(app);
