@@ -8,8 +8,8 @@
  *   POST /logout      ends the session for every app
  */
 import express from 'express';
-import { createSessionReader, expressMiddleware, keysFromEnv, type GatewaySession } from 'session-gateway/backend';
-import { deriveMountKeyText } from '../../src/protocol/keys.ts';
+import { createSessionReader, expressMiddleware, keysFromEnv, type GatewaySession } from '@session-gateway/backend';
+import { deriveMountKeyText } from '@session-gateway/backend/protocol';
 
 interface ShopSession {
   user?: { id: string; name: string };

@@ -9,7 +9,7 @@
  * never mixing two users' fields, and a stored `null` stays `null` (a JSON merge patch
  * could not say that).
  */
-import type { JsonObject } from '../protocol/merge-patch.ts';
+import type { JsonObject } from '#protocol';
 
 export interface SessionDiff {
   /** Keys whose value the save set or changed, with their new values. */

@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { FrozenConfig } from '../config/load.ts';
 import { createLogger } from '../ops/logger.ts';
 import { createMetrics } from '../ops/metrics.ts';
-import type { JsonObject } from '../protocol/merge-patch.ts';
+import type { JsonObject } from '#protocol';
 import { createStore, usesRedis } from '../session/create-store.ts';
 import { dataOf, type SessionRecord } from '../session/record.ts';
 import { MOVED_POINTER_TTL_MS, SessionManager, type LoadedSession, type WriteBackOutcome } from '../session/sessions.ts';
