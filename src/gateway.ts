@@ -19,7 +19,7 @@ import { normaliseTarget, upstreamPath } from './proxy/mounts.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { addGatewayHeaders, contextOf, loadSession, newContext, requestIdOf, sessionCookieOf, type PathState, type RequestContext } from './request-path.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
-import { createCookieReader, createCookieWriter } from './session/cookie.ts';
+import { createCookieReader, createCookieWriter, createSetCookieVerifier } from './session/cookie.ts';
 import { createStore } from './session/create-store.ts';
 import { SessionManager } from './session/sessions.ts';
 import { StoreUnavailableError, type SessionStore } from './session/store.ts';
@@ -104,6 +104,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
       cookie,
       secrets: session.secrets,
       readCookie: createCookieReader(cookie, session.secrets),
+      signedSessionCookie: createSetCookieVerifier(cookie, session.secrets),
       writeCookie: createCookieWriter(cookie, session.secrets[0]!),
       secureCookie: session.cookie.secure,
       trustProxy: config.trustProxy,

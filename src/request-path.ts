@@ -26,6 +26,8 @@ export interface PathState {
   readonly sessions: SessionManager;
   readonly cookie: CookieSettings;
   readonly secrets: readonly string[];
+  /** Whether a backend's Set-Cookie of the session cookie is signed with one of the secrets (mounts with setsSessionCookie). */
+  readonly signedSessionCookie: (setCookie: string) => boolean;
   /** Verifies the session cookie (cached per Cookie header). */
   readonly readCookie: (header: string | undefined) => CookieReading;
   /** The Set-Cookie value for a session id, signed with the newest secret (signature cached per id). */
@@ -283,7 +285,8 @@ export async function respond(ctx: RequestContext, upstream: IncomingMessage, re
   upstream.on('close', () => {
     if (!upstream.complete) res.destroy();
   });
-  const { headers, hasRequestId, writeBack, writeBackProblem, droppedSessionCookies } = splitResponseHeaders(upstream, ctx.state.cookie.name);
+  const { headers, hasRequestId, writeBack, writeBackProblem, droppedSessionCookies, acceptedSessionCookies } =
+    splitResponseHeaders(upstream, ctx.state.cookie.name, ctx.mount.config.setsSessionCookie ? ctx.state.signedSessionCookie : undefined);
   if (droppedSessionCookies > 0) {
     ctx.state.logger.warn({ event: 'backend_session_cookie_dropped', mount: ctx.mount.name, count: droppedSessionCookies, requestId: ctx.requestId },
       'backend tried to set the gateway\'s session cookie; dropped');
@@ -296,7 +299,8 @@ export async function respond(ctx: RequestContext, upstream: IncomingMessage, re
     upstream.destroy();
     return;
   }
-  for (const cookie of ctx.cookies) headers.push('set-cookie', cookie);
+  // A mount on express-session set the cookie itself (a login there): its word is newer than the gateway's refresh.
+  if (acceptedSessionCookies === 0) for (const cookie of ctx.cookies) headers.push('set-cookie', cookie);
   // The client can quote it when reporting a problem; it is in the gateway's and the backend's logs.
   if (!hasRequestId) headers.push('x-request-id', ctx.requestId);
   res.writeHead(upstream.statusCode ?? 502, upstream.statusMessage, headers);

@@ -125,18 +125,21 @@ export interface ResponseHeaders {
    * plant a session it holds in a visitor's browser, or log the visitor out.
    */
   droppedSessionCookies: number;
+  /** Set-Cookies for the session cookie relayed because `acceptSessionCookie` vouched for them. */
+  acceptedSessionCookies: number;
 }
 
 /**
  * Response headers for the client, in one pass over the backend's raw headers: owned and
  * hop-by-hop headers removed, the write-back taken out, the session cookie refused.
  */
-export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieName: string): ResponseHeaders {
+export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieName: string, acceptSessionCookie?: (setCookie: string) => boolean): ResponseHeaders {
   const headers: string[] = [];
   let writeBack: string | undefined;
   let count = 0;
   let variants: string[] | undefined;
   let droppedSessionCookies = 0;
+  let acceptedSessionCookies = 0;
   let hasRequestId = false;
   const raw = upstream.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
@@ -154,12 +157,16 @@ export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieNam
     }
     if (HOP_BY_HOP.has(lower)) continue;
     if (lower === 'set-cookie' && cookieNameOf(value) === sessionCookieName) {
-      droppedSessionCookies++;
-      continue;
+      if (acceptSessionCookie?.(value)) {
+        acceptedSessionCookies++;
+      } else {
+        droppedSessionCookies++;
+        continue;
+      }
     }
     if (lower === 'x-request-id') hasRequestId = true;
     headers.push(name, value);
   }
   const writeBackProblem = count > 1 || variants ? writeBackHeaderProblem(count, variants ?? []) : undefined;
-  return { headers, hasRequestId, writeBack, writeBackProblem, droppedSessionCookies };
+  return { headers, hasRequestId, writeBack, writeBackProblem, droppedSessionCookies, acceptedSessionCookies };
 }

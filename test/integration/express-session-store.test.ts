@@ -12,6 +12,7 @@ import session from 'express-session';
 import { RedisStore as ConnectRedis10 } from 'connect-redis-10';
 import { createClient } from 'redis';
 import { createServer } from 'node:http';
+import signature from 'cookie-signature';
 import type { AddressInfo } from 'node:net';
 import { parseConfig, type FrozenConfig } from '../../src/config/load.ts';
 import { GatewaySessionStore } from '../../src/express-session/index.ts';
@@ -219,6 +220,32 @@ describe('regenerate (login) through Express', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(await stored(oldSid)).toBeNull();
     expect(await stored(replies[40]!.json().sid)).toMatchObject({ user: { id: 'grace' } });
+  });
+});
+
+describe('a mount\'s own session cookie (setsSessionCookie)', () => {
+  it('is relayed only from a mount that may set it, and only when signed with one of the secrets', async () => {
+    const signed = `sgw.sid=${encodeURIComponent(`s:${signature.sign('a'.repeat(48), config.session.secrets[0]!)}`)}; Path=/; HttpOnly`;
+    const forged = `sgw.sid=${encodeURIComponent(`s:${signature.sign('b'.repeat(48), 'not-the-secret-0123456789')}`)}; Path=/; HttpOnly`;
+    const cookieApp = createServer((req, res) => {
+      res.writeHead(200, { 'set-cookie': [req.url === '/forged' ? forged : signed, 'other=1'], 'content-type': 'text/plain' });
+      res.end('ok');
+    });
+    await new Promise<void>((r) => cookieApp.listen(0, '127.0.0.1', r));
+    const upstream = `http://127.0.0.1:${(cookieApp.address() as AddressInfo).port}`;
+    const local = await startGateway(baseConfig([
+      { name: 'legacy', prefix: '/legacy', upstream, session: false, forwardSessionCookie: true, setsSessionCookie: true },
+      { name: 'other', prefix: '/other', upstream, session: false },
+    ]));
+    try {
+      expect((await send(`${local.url}/legacy/ok`)).headers['set-cookie']).toEqual([signed, 'other=1']);
+      expect((await send(`${local.url}/legacy/forged`)).headers['set-cookie']).toEqual(['other=1']);
+      expect((await send(`${local.url}/other/ok`)).headers['set-cookie']).toEqual(['other=1']);
+      expect(local.logs.filter((l) => l.event === 'backend_session_cookie_dropped').map((l) => l.mount)).toEqual(['legacy', 'other']);
+    } finally {
+      await local.close();
+      cookieApp.close();
+    }
   });
 });
 
