@@ -201,8 +201,9 @@ export class GatewaySessionStore extends session.Store {
       const current = snapshot.loaded ?? (await this.sessions.load(oldSid));
       if (!current) return;
       this.#snapshots.set(req.session, { base: {}, loaded: null, fresh: { basis: current.record } });
-      await this.sessions.store.setMoved(oldSid, newSid, MOVED_POINTER_TTL_MS);
+      // The old id first, so a destroy that follows moved pointers cannot reach the new one.
       await this.#destroy(oldSid, current);
+      await this.sessions.store.setMoved(oldSid, newSid, MOVED_POINTER_TTL_MS);
     };
     work().then(() => callback(), callback);
   }
