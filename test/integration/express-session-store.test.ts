@@ -206,6 +206,17 @@ describe('regenerate (login) through Express', () => {
     expect((await browser.get('/a/')).json().claims).toMatchObject({ sid: newSid, data: { user: { id: 'ada' } } });
   });
 
+  it('an Express save in flight across a login through the gateway follows the moved pointer: it lands on the new id, the old stays dead', async () => {
+    const { browser, express, sid: oldSid } = await loggedIn();
+    const slow = express.request('POST', '/set?k=carried&v=yes&delay=200');
+    await new Promise((r) => setTimeout(r, 50));
+    await browser.post('/a/write', { writeBack: { regenerate: true, set: { user: { id: 2 } } } });
+    const newSid = (await browser.get('/a/')).json().claims.sid as string;
+    expect((await slow).status).toBe(200);
+    expect(await stored(oldSid)).toBeNull();
+    expect(await stored(newSid)).toMatchObject({ user: { id: 2 }, carried: 'yes' });
+  });
+
   it('a regenerate through Express racing 40 gateway write-backs to the old id leaves the old id dead', async () => {
     const { browser, express, sid: oldSid } = await loggedIn();
     const cookie = browser.cookies.get('sgw.sid')!;
