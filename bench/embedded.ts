@@ -3,6 +3,7 @@
  * an Express 5 app (`app.use(gateway.middleware())`), listening where the config says, for
  * `bench/ab.ts --b-entry bench/embedded.ts` to weigh against the standalone server.
  * The app has one route of its own, after the gateway, as a host app would.
+ * With SGW_BENCH_EMBED=front the gateway runs before Express instead (see below).
  */
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
@@ -16,7 +17,11 @@ const gateway = createGateway(config);
 const app = express();
 app.use(gateway.middleware());
 app.get('/host', (_req, res) => void res.send('host'));
-const server = createServer(app);
+// SGW_BENCH_EMBED=front: the gateway before Express (its requests never enter Express), the cheaper composition.
+const gatewayFirst = gateway.middleware();
+const server = process.env.SGW_BENCH_EMBED === 'front'
+  ? createServer((req, res) => gatewayFirst(req, res, () => app(req, res)))
+  : createServer(app);
 server.on('upgrade', (req, socket, head) => {
   if (!gateway.handleUpgrade(req, socket, head)) socket.destroy();
 });
