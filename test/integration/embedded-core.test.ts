@@ -8,6 +8,10 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import express from 'express';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../src/config/load.ts';
+import { createGateway } from '../../src/gateway.ts';
 import { startBackend, type TestBackend } from '../support/backend.ts';
 import { startEmbeddedGateway } from '../support/embedded-gateway.ts';
 import { baseConfig, SIGNING_SECRET, type StartedGateway } from '../support/gateway.ts';
@@ -80,5 +84,30 @@ describe('beside the host app\'s own routes', () => {
       refused.onopen = resolve;
       refused.onerror = () => reject(new Error('refused by the host'));
     })).rejects.toThrow('refused by the host');
+  });
+});
+
+describe('before Express instead of inside it (the cheaper composition the README shows)', () => {
+  it('the gateway answers its mounts and hands every other request to the app', async () => {
+    const app = await startBackend('app', SIGNING_SECRET);
+    const gateway = createGateway(parseConfig(stringify(baseConfig([{ name: 'app', prefix: '/app', upstream: app.url, read: ['*'], write: ['*'] }])), 'test', {}));
+    const host = express();
+    host.get('/host', (_req, res) => void res.send('host'));
+    const gw = gateway.middleware();
+    const server = createServer((req, res) => gw(req, res, () => host(req, res)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const browser = new Browser(base);
+      await browser.post('/app/write', { writeBack: { set: { n: 1 } } });
+      expect((await browser.get('/app/')).json().claims.data).toEqual({ n: 1 });
+      expect((await send(`${base}/host`)).body).toBe('host');
+      expect((await send(`${base}/_gateway/healthz`)).status).toBe(200);
+    } finally {
+      await gateway.close(200);
+      server.closeAllConnections();
+      server.close();
+      await app.close();
+    }
   });
 });
