@@ -1,8 +1,10 @@
 /**
- * examples/express-monolith as a user runs it: the existing Express app (express-session
- * with session-gateway/express-session) and the new service (examples/express-app), each
- * its own process, behind a gateway started from the example's gateway.yaml, on real
- * Redis. A login made in either app is seen by the other, and so is a logout.
+ * examples/express-monolith as a user runs it, both ways: the existing Express app
+ * (express-session with session-gateway/express-session) and the new service
+ * (examples/express-app), each its own process, behind a gateway started from the
+ * example's gateway.yaml on real Redis; and the monolith hosting the gateway itself
+ * (embedded.ts, its embedded store, no Redis). A login made in either app is seen by the
+ * other, and so is a logout.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -16,6 +18,7 @@ import { COOKIE_SECRET, SIGNING_SECRET } from '../support/gateway.ts';
 const children: ChildProcess[] = [];
 let gateway: Gateway;
 let base: string;
+let embeddedBase: string;
 
 function startExample(script: string, env: Record<string, string>): Promise<void> {
   const child = spawn(process.execPath, ['--conditions=development', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -52,6 +55,12 @@ beforeAll(async () => {
   ]);
   gateway = createGateway(config, { logger: pino({ level: 'silent' }) });
   base = `http://127.0.0.1:${(await gateway.listen(0, '127.0.0.1')).port}`;
+  const embeddedPort = await freePort();
+  // The same shop process serves both; the embedded gateway has no Redis: its own store.
+  await startExample('examples/express-monolith/embedded.ts', {
+    SESSION_SECRET: COOKIE_SECRET, SIGNING_SECRET, PORT: String(embeddedPort), SHOP_UPSTREAM: `http://127.0.0.1:${shopPort}`, REDIS_URL: '', LOG_LEVEL: 'warn',
+  });
+  embeddedBase = `http://127.0.0.1:${embeddedPort}`;
 }, 60_000);
 
 afterAll(async () => {
@@ -84,5 +93,18 @@ describe('examples/express-monolith behind the gateway', () => {
     const page = await new Browser(base).get('/legacy/login');
     expect(page.headers['content-type']).toMatch(/^text\/html/);
     expect(page.body).toContain('<form method="post" action="login">');
+  });
+});
+
+describe('examples/express-monolith/embedded.ts: the monolith hosting the gateway', () => {
+  it('a login in the monolith\'s own route is seen by the mounted service, its cart by the monolith, and a logout there by both', async () => {
+    const browser = new Browser(embeddedBase);
+    expect((await browser.request('POST', '/legacy/login?name=Cy')).json()).toMatchObject({ loggedIn: 'Cy' });
+    expect((await browser.get('/shop/')).json()).toMatchObject({ user: { id: 'cy', name: 'Cy' } });
+    await browser.request('POST', '/shop/cart?item=pen');
+    expect((await browser.get('/legacy/')).json()).toMatchObject({ user: { name: 'Cy' }, cart: ['pen'] });
+    await browser.request('POST', '/shop/logout');
+    expect((await browser.get('/legacy/')).json()).toMatchObject({ user: null, cart: [] });
+    expect((await browser.get('/_gateway/healthz')).status).toBe(200);
   });
 });
