@@ -121,3 +121,37 @@ describe('absolute deadline, for a session only Express touches', () => {
     expect(JSON.parse((await redis.get(key(newSid)))!)._gateway.createdAt).toBe(createdAt);
   });
 });
+
+describe('the options documented as supported', () => {
+  it('resave: true saves an unchanged session as a touch: no write within the refresh interval', async () => {
+    const config = parseConfig(stringify(baseConfig([{ name: 'app', prefix: '/app', upstream: backend.url }], { store: { redis: { url: inject('redisUrl'), prefix: gw.prefix } } })), 'test config', {});
+    const resaving = await startExpressApp(new GatewaySessionStore({ config, now: () => clock }), { resave: true });
+    try {
+      const express = new Browser(resaving.url);
+      const sid = (await express.request('POST', '/login?user=resave')).json().sid;
+      const first = await redis.get(key(sid));
+      clock += 10_000;
+      for (let i = 0; i < 3; i++) await express.get('/whoami');
+      expect(await redis.get(key(sid))).toBe(first);
+    } finally {
+      await resaving.close();
+    }
+  });
+
+  it('rolling: false sends the cookie only when the session changed; rolling: true (the default) on every response', async () => {
+    const config = parseConfig(stringify(baseConfig([{ name: 'app', prefix: '/app', upstream: backend.url }], { store: { redis: { url: inject('redisUrl'), prefix: gw.prefix } } })), 'test config', {});
+    const still = await startExpressApp(new GatewaySessionStore({ config, now: () => clock }), { rolling: false });
+    try {
+      const express = new Browser(still.url);
+      await express.request('POST', '/login?user=still');
+      expect((await express.get('/whoami')).headers['set-cookie']).toBeUndefined();
+      expect((await express.request('POST', '/set?k=x&delay=0')).headers['set-cookie']).toHaveLength(1);
+      const rolling = new Browser(legacy.url);
+      rolling.cookies.set('sgw.sid', express.cookies.get('sgw.sid')!);
+      expect((await rolling.get('/whoami')).headers['set-cookie']).toHaveLength(1);
+    } finally {
+      await still.close();
+    }
+  });
+});
+
