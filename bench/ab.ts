@@ -24,6 +24,9 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '3' },
     connections: { type: 'string', default: '64' },
     entry: { type: 'string', default: 'src/main.ts' },
+    // Per side, e.g. --b-entry bench/embedded.ts (the gateway inside an Express app).
+    'a-entry': { type: 'string', default: '' },
+    'b-entry': { type: 'string', default: '' },
     concurrent: { type: 'boolean', default: false },
     'a-node': { type: 'string', default: '' },
     'b-node': { type: 'string', default: '' },
@@ -31,7 +34,7 @@ const { values: args } = parseArgs({
 });
 const NODE = process.execPath;
 
-async function startSut(root: string, nodeArgs: string[], backendPort: number, redisUrl: string, tmp: string): Promise<{ m: Managed; port: number; headers: string[] }> {
+async function startSut(root: string, nodeArgs: string[], backendPort: number, redisUrl: string, tmp: string, entry: string): Promise<{ m: Managed; port: number; headers: string[] }> {
   const port = await freePort();
   let m: Managed;
   if (root === 'bare') {
@@ -39,7 +42,6 @@ async function startSut(root: string, nodeArgs: string[], backendPort: number, r
   } else {
     const file = join(tmp, `gw-${port}.yaml`);
     writeFileSync(file, gatewayConfigYaml(port, redisUrl, backendPort));
-    const entry = args.entry!;
     m = startProcess(`gw ${root}`, NODE, [...nodeArgs, ...(entry.endsWith('.ts') ? ['--conditions=development'] : []), join(root, entry), '--config', file], { cpu: '1', cwd: root, env: { ...process.env, NODE_ENV: 'production' } });
   }
   await waitReady(m, port, 20_000, /listening/);
@@ -59,8 +61,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'sgw-ab-'));
 try {
   const { url: redisUrl } = await startRedis('0');
   const { port: backendPort } = await startBackend('0', NODE);
-  const A = await startSut(args.a!, args['a-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp);
-  const B = await startSut(args.b!, args['b-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp);
+  const A = await startSut(args.a!, args['a-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp, args['a-entry'] || args.entry!);
+  const B = await startSut(args.b!, args['b-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp, args['b-entry'] || args.entry!);
   await window(A, 2);
   await window(B, 2);
   const ratios: number[] = [];

@@ -6,15 +6,17 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { FrozenConfig } from './config/load.ts';
 import { rawErrorResponse, sendError } from './errors.ts';
-import { createEndpoints, GATEWAY_PATH_PREFIX } from './ops/endpoints.ts';
+import { createEndpoints, gatewayPathOf, GATEWAY_PATH_PREFIX } from './ops/endpoints.ts';
 import { instrumentServer } from './ops/instrument.ts';
 import { createLogger } from './ops/logger.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { buildPathState, contextOf, requestIdOf, serveRequest, serveUpgrade, type PathState } from './path/index.ts';
+import { normaliseTarget } from './proxy/mounts.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
 import { createStore } from './session/create-store.ts';
 import type { SessionStore } from './session/store.ts';
@@ -38,6 +40,22 @@ export interface Gateway {
   /** Stops accepting, lets in-flight requests finish within the grace period, closes everything. */
   close(graceMs?: number): Promise<void>;
   config(): FrozenConfig;
+  /**
+   * The gateway as Connect/Express middleware, on a server the app owns: a request for a
+   * mount or for /_gateway is answered here, with every guarantee of the standalone
+   * server; any other goes on to `next()`. Use it first (a body parser before it would
+   * consume the bodies it forwards). The standalone server stays the fast path.
+   *
+   * @example app.use(gateway.middleware());
+   */
+  middleware(): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+  /**
+   * For the app server's 'upgrade' event: true when the gateway took the socket (a mount's
+   * path, or one it refuses), false when the app should handle it.
+   *
+   * @example server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head) || socket.destroy());
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
 }
 
 /** One config generation: its runtime (upstream pools) lives until its last request closes. */
@@ -123,7 +141,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
       unexpected(res, error);
     }
   });
-  server.on('upgrade', (req, socket, head) => {
+  function onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
     try {
       serveUpgrade(req, socket, head, state.path, shuttingDown);
@@ -131,7 +149,8 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
       logger.error({ event: 'upgrade_failed', err: (error as Error).stack }, 'unexpected error on the upgrade path');
       socket.destroy();
     }
-  });
+  }
+  server.on('upgrade', onUpgrade);
   const accounting = instrumentServer(server, metrics, logger, (req, res) => {
     const s = (res as ServerResponse & { [GENERATION]?: State })[GENERATION];
     if (s) release(s);
@@ -146,6 +165,15 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     else socket.destroy();
   });
 
+  /** In an app that embeds the gateway: whether a request is the gateway's (a mount's path, /_gateway, or a path it refuses). */
+  function takes(req: IncomingMessage): boolean {
+    const url = req.url ?? '/';
+    if (url.startsWith(GATEWAY_PATH_PREFIX)) return true;
+    const target = normaliseTarget(url);
+    if ('error' in target) return true;
+    return gatewayPathOf(target.path) !== null || state.path.matchMount(target.path) !== undefined;
+  }
+
   let closing: Promise<void> | undefined;
   return {
     server,
@@ -153,6 +181,25 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     metrics,
     logger,
     config: () => state.runtime.config,
+    middleware() {
+      return function sessionGateway(req, res, next) {
+        if (!takes(req)) return next();
+        // Counted, logged and waited for on close() as on the gateway's own server.
+        accounting.track(req, res);
+        try {
+          handleRequest(req, res);
+        } catch (error) {
+          unexpected(res, error);
+        }
+      };
+    },
+    handleUpgrade(req, socket, head) {
+      if (!takes(req)) return false;
+      // The app's server stops tracking an upgraded socket: close() cuts it from this list.
+      accounting.trackSocket(socket);
+      onUpgrade(req, socket, head);
+      return true;
+    },
     listen(port = listen.port, host = listen.host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);

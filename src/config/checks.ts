@@ -46,6 +46,9 @@ export function crossFieldProblems(config: GatewayConfig): ConfigProblem[] {
     if (!mount.session && (mount.read.length > 0 || mount.write.length > 0)) {
       problems.push({ path: `${at}.session`, message: 'a mount with session: false receives no session, so read and write must be empty' });
     }
+    if (mount.setsSessionCookie && !mount.forwardSessionCookie) {
+      problems.push({ path: `${at}.setsSessionCookie`, message: 'needs forwardSessionCookie: true; an app that sets the session cookie must also receive it, or it starts a new session on every request' });
+    }
   });
 
   const keyIds = new Map<string, number>();

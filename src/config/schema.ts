@@ -79,6 +79,12 @@ export const mountSchema = z.strictObject({
    * On only for an app that reads the store itself (express-session sharing the Redis).
    */
   forwardSessionCookie: booleanish.default(false),
+  /**
+   * Whether this backend may set the gateway's session cookie: on only for an app on
+   * express-session with session-gateway/express-session (a login there gives a new id).
+   * Only a cookie signed with one of session.secrets is relayed; anything else is dropped.
+   */
+  setsSessionCookie: booleanish.default(false),
 });
 
 const signingKeySchema = z.strictObject({

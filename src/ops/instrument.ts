@@ -21,13 +21,9 @@ export interface RequestFacts {
  * rides on this handler (one close listener per request, not several), and it returns
  * the facts for the count and the log line.
  */
-export function instrumentServer(server: Server, metrics: Metrics, logger: Logger, closed: (req: IncomingMessage, res: ServerResponse) => RequestFacts) {
+export function createAccounting(metrics: Metrics, logger: Logger, closed: (req: IncomingMessage, res: ServerResponse) => RequestFacts) {
   // The HTTP server stops tracking a socket once it is upgraded, so close() needs this list.
   const sockets = new Set<Duplex>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-  });
   metrics.live.openConnections = () => sockets.size;
 
   // Labels: a mount name, '_gateway' for the gateway's own endpoints (logged at debug:
@@ -35,8 +31,8 @@ export function instrumentServer(server: Server, metrics: Metrics, logger: Logge
   // path, shutting down). Mount names start with a letter or digit, so these never clash.
   let inFlight = 0;
   metrics.live.requestsInFlight = () => inFlight;
-  // First in line, so a request is counted before any handler (a metrics scrape included) runs.
-  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+
+  function track(req: IncomingMessage, res: ServerResponse): void {
     const startedAt = performance.now();
     inFlight++;
     res.once('close', () => {
@@ -51,12 +47,28 @@ export function instrumentServer(server: Server, metrics: Metrics, logger: Logge
       const ms = Math.round((performance.now() - Math.min(startedAt, facts.startedAt)) * 10) / 10;
       logger[level]({ requestId: facts.requestId, method: req.method, mount, status, ms }, 'request');
     });
-  });
+  }
 
   return {
+    /** Counts and logs one request the gateway answers (its own server's, or a host app's it took). */
+    track,
+    /** Keeps a client socket for close() to cut (the server's, or one taken on an upgrade). */
+    trackSocket(socket: Duplex): void {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    },
     inFlight: () => inFlight,
     destroySockets: () => {
       for (const socket of sockets) socket.destroy();
     },
   };
+}
+
+/** The accounting above on the gateway's own server: every connection, every request. */
+export function instrumentServer(server: Server, metrics: Metrics, logger: Logger, closed: (req: IncomingMessage, res: ServerResponse) => RequestFacts) {
+  const accounting = createAccounting(metrics, logger, closed);
+  server.on('connection', accounting.trackSocket);
+  // First in line, so a request is counted before any handler (a metrics scrape included) runs.
+  server.prependListener('request', accounting.track);
+  return accounting;
 }

@@ -21,6 +21,8 @@ export interface PathState {
   readonly readCookie: (header: string | undefined) => CookieReading;
   /** The Set-Cookie value for a session id, signed with the newest secret (signature cached per id). */
   readonly writeCookie: (sid: string, expires: Date, secure: boolean) => string;
+  /** Whether a backend's Set-Cookie of the session cookie is signed with one of the secrets (mounts with setsSessionCookie). */
+  readonly signedSessionCookie: (setCookie: string) => boolean;
   readonly secureCookie: boolean | 'auto';
   readonly trustProxy: boolean;
   readonly maxTokenBytes: number;

@@ -65,7 +65,8 @@ export class ResponseRelay implements ExchangeHooks, ResponseSink {
     const { ctx } = this;
     this.exchange = exchange;
     ctx.state.metrics.upstreamDurationOf(ctx.mount.name).observe((performance.now() - ctx.upstreamStartedAt) / 1000);
-    const head = filterResponseHeaders(rawHeaders, ctx.state.cookie.name);
+    // A mount on express-session (setsSessionCookie) may set the session cookie, when it signed it.
+    const head = filterResponseHeaders(rawHeaders, ctx.state.cookie.name, ctx.mount.config.setsSessionCookie ? ctx.state.signedSessionCookie : undefined);
     if (head.droppedSessionCookies > 0) {
       ctx.state.logger.warn({ event: 'backend_session_cookie_dropped', mount: ctx.mount.name, count: head.droppedSessionCookies, requestId: ctx.requestId },
         'backend tried to set the gateway\'s session cookie; dropped');

@@ -10,7 +10,8 @@ import type { RequestContext } from './context.ts';
 /** The headers the client receives, in the backend's order, the gateway's own last. */
 export function responseHeaders(ctx: RequestContext, head: ResponseHeaders): string[] {
   const { headers } = head;
-  for (const cookie of ctx.cookies) headers.push('set-cookie', cookie);
+  // A mount on express-session set the cookie itself (a login there): its word is newer than the gateway's refresh.
+  if (head.acceptedSessionCookies === 0) for (const cookie of ctx.cookies) headers.push('set-cookie', cookie);
   // The client can quote it when reporting a problem; it is in the gateway's and the backend's logs.
   if (!head.hasRequestId) headers.push('x-request-id', ctx.requestId);
   return headers;

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { FrozenConfig } from '../config/load.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Runtime } from '../runtime.ts';
-import { createCookieReader, createCookieWriter } from '../session/cookie.ts';
+import { createCookieReader, createCookieWriter, createSetCookieVerifier } from '../session/cookie.ts';
 import { SessionManager } from '../session/sessions.ts';
 import type { SessionStore } from '../session/store.ts';
 import type { PathState } from './context.ts';
@@ -37,6 +37,7 @@ export function buildPathState(config: FrozenConfig, runtime: Runtime, deps: Pat
     cookie,
     readCookie: createCookieReader(cookie, session.secrets),
     writeCookie: createCookieWriter(cookie, session.secrets[0]!),
+    signedSessionCookie: createSetCookieVerifier(cookie, session.secrets),
     secureCookie: session.cookie.secure,
     trustProxy: config.trustProxy,
     maxTokenBytes: config.signing.maxTokenBytes,

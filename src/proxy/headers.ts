@@ -148,6 +148,8 @@ export interface ResponseHeaders {
    * plant a session it holds in a visitor's browser, or log the visitor out.
    */
   droppedSessionCookies: number;
+  /** Set-Cookies for the session cookie relayed because `acceptSessionCookie` vouched for them. */
+  acceptedSessionCookies: number;
 }
 
 /**
@@ -157,12 +159,13 @@ export interface ResponseHeaders {
  * taken out, the gateway's session cookie refused. Raw values are latin1 so bytes pass
  * through unchanged.
  */
-export function filterResponseHeaders(raw: readonly (Buffer | string)[], sessionCookieName: string): ResponseHeaders {
+export function filterResponseHeaders(raw: readonly (Buffer | string)[], sessionCookieName: string, acceptSessionCookie?: (setCookie: string) => boolean): ResponseHeaders {
   const headers: string[] = [];
   let writeBack: string | undefined;
   let count = 0;
   let variants: string[] | undefined;
   let droppedSessionCookies = 0;
+  let acceptedSessionCookies = 0;
   let hasRequestId = false;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
@@ -179,12 +182,16 @@ export function filterResponseHeaders(raw: readonly (Buffer | string)[], session
     }
     if (HOP_BY_HOP.has(lower)) continue;
     if (lower === 'set-cookie' && cookieNameOf(value) === sessionCookieName) {
-      droppedSessionCookies++;
-      continue;
+      if (acceptSessionCookie?.(value)) {
+        acceptedSessionCookies++;
+      } else {
+        droppedSessionCookies++;
+        continue;
+      }
     }
     if (lower === 'x-request-id') hasRequestId = true;
     headers.push(name, value);
   }
   const writeBackProblem = count > 1 || variants ? writeBackHeaderProblem(count, variants ?? []) : undefined;
-  return { headers, hasRequestId, writeBack, writeBackProblem, droppedSessionCookies };
+  return { headers, hasRequestId, writeBack, writeBackProblem, droppedSessionCookies, acceptedSessionCookies };
 }

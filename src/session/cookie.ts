@@ -75,6 +75,17 @@ export function createCookieReader(settings: CookieSettings, secrets: readonly s
   };
 }
 
+/**
+ * Whether a backend's Set-Cookie of the session cookie carries an id signed with one of
+ * the secrets: only an app holding them (express-session sharing the store) can make one.
+ */
+export function createSetCookieVerifier(settings: CookieSettings, secrets: readonly string[]): (setCookie: string) => boolean {
+  return function signedSessionCookie(setCookie) {
+    const pair = setCookie.split(';', 1)[0]!;
+    return readSessionCookie(pair, settings, secrets).kind === 'valid';
+  };
+}
+
 /** express-session URI-encodes the value (`s%3A…`); so do we, for byte-identical cookies. */
 const EXPRESS_SESSION_ENCODING = { encode: encodeURIComponent };
 

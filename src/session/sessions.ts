@@ -319,6 +319,35 @@ export class SessionManager {
     this.#o.logger.info({ event: 'user_revoked', sessions: sids.length }, 'destroyed every session of a user');
   }
 
+  /**
+   * Replaces the session's data with `change(stored data)` under a write-back's rules:
+   * queued per session in this process, compare-and-set against the stored value with
+   * retries, following a regenerate's moved pointer, never re-creating an ended session.
+   * For callers that save whole sessions (src/express-session/), which diff first.
+   */
+  change(loaded: LoadedSession | null, sid: string, change: (data: JsonObject) => JsonObject): Promise<WriteBackOutcome> {
+    return this.#serially(sid, () => this.#update(sid, loaded, (record) => change(dataOf(record))));
+  }
+
+  /**
+   * Stores a new session under an id the caller chose (express-session's genid). `basis`:
+   * the record of the session it replaces after a regenerate, whose createdAt it keeps, so
+   * the absolute lifetime is never extended. 'taken' when the id is in use.
+   */
+  async createAs(sid: string, data: JsonObject, secure: boolean, basis?: SessionRecord): Promise<WriteBackOutcome | { kind: 'taken' }> {
+    const now = this.#now();
+    const record = basis ? withData(basis, data, now, this.timing, this.#o.cookieShape) : newRecord(data, now, this.timing, this.#o.cookieShape, secure);
+    const raw = JSON.stringify(record);
+    if (raw.length > this.#o.maxBytes) return { kind: 'too_large', bytes: raw.length };
+    const deadlines = deadlinesOf(record._gateway, this.timing);
+    if (now >= deadlines.endsAt) return { kind: 'gone' };
+    const created = await this.store.create(sid, raw, this.#ttl(deadlines, now));
+    this.#o.metrics.sessionWritesOf('create', created ? 'ok' : 'conflict').inc();
+    if (!created) return { kind: 'taken' };
+    await this.#index(data, sid, deadlines, now);
+    return { kind: 'stored', sid, deadlines, newSid: true };
+  }
+
   async #index(data: JsonObject, sid: string, deadlines: Deadlines, now: number): Promise<void> {
     const user = lookup(data, this.#userPath);
     if (user) await this.store.indexUser(user, sid, this.#ttl(deadlines, now));

@@ -10,6 +10,8 @@ import { stringify } from 'yaml';
 import express from 'express';
 import session from 'express-session';
 import { RedisStore } from 'connect-redis';
+import { RedisStore as RedisStore10 } from 'connect-redis-10';
+import { createClient } from 'redis';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../../src/config/load.ts';
 import { startBackend, type TestBackend } from '../support/backend.ts';
@@ -175,5 +177,29 @@ describe('express-session apps read the same sessions', () => {
     expect((await send(`${legacy}/whoami`, { headers: { cookie } })).json()).toEqual({ user: { id: 11, name: 'Lin' } });
     await send(`${legacy}/note`, { method: 'POST', headers: { cookie } });
     expect((await browser.get('/a/')).json().claims.data).toEqual({ user: { id: 11, name: 'Lin' }, note: 'from express-session' });
+  });
+
+  it('an app on connect-redis 10 + node-redis (redis >= 5, what connect-redis 9+ takes) reads and extends a gateway session', async () => {
+    const gw = await gateway();
+    const nodeRedis = createClient({ url: inject('redisUrl') });
+    await nodeRedis.connect();
+    const app = express();
+    app.use(session({ name: 'sgw.sid', secret: COOKIE_SECRET, store: new RedisStore10({ client: nodeRedis, prefix: gw.prefix }), resave: false, saveUninitialized: false }));
+    app.get('/whoami', (req, res) => res.json({ user: (req.session as any).user ?? null }));
+    app.post('/note', (req, res) => { (req.session as any).note = 'from connect-redis 10'; res.end('ok'); });
+    const server10 = createServer(app);
+    await new Promise<void>((r) => server10.listen(0, '127.0.0.1', r));
+    try {
+      const legacy = `http://127.0.0.1:${(server10.address() as AddressInfo).port}`;
+      const browser = new Browser(gw.url);
+      await browser.post('/a/write', { writeBack: { set: { user: { id: 12, name: 'Ida' } } } });
+      const cookie = `sgw.sid=${browser.cookies.get('sgw.sid')}`;
+      expect((await send(`${legacy}/whoami`, { headers: { cookie } })).json()).toEqual({ user: { id: 12, name: 'Ida' } });
+      await send(`${legacy}/note`, { method: 'POST', headers: { cookie } });
+      expect((await browser.get('/b/')).json().claims.data).toEqual({ user: { id: 12, name: 'Ida' }, note: 'from connect-redis 10' });
+    } finally {
+      server10.close();
+      await nodeRedis.quit();
+    }
   });
 });

@@ -135,6 +135,14 @@ describe('every problem is reported, each with its path', () => {
     ]);
   });
 
+  it('refuses a mount that may set the session cookie but does not receive it', () => {
+    const mounts = [{ name: 'a', prefix: '/a', upstream: 'http://a', setsSessionCookie: true }];
+    expect(problems({ ...valid(), mounts })).toEqual([
+      'mounts[0].setsSessionCookie: needs forwardSessionCookie: true; an app that sets the session cookie must also receive it, or it starts a new session on every request',
+    ]);
+    expect(problems({ ...valid(), mounts: [{ ...mounts[0], forwardSessionCookie: true }] })).toEqual([]);
+  });
+
   it('refuses EdDSA without Ed25519 keys, and two Redis topologies at once', () => {
     const found = problems({ ...valid(), signing: { algorithm: 'EdDSA', keys: [{ id: 'k1', secret: testSecret('x') }] }, store: { redis: { url: 'redis://a', cluster: [{ host: 'a', port: 1 }] } } });
     expect(found).toEqual([

@@ -106,9 +106,16 @@ describe('step 6: respond', () => {
   it('the backend\'s headers in its order, then the cookies this request set, then a request id if the backend sent none', () => {
     const ctx = contextFor(t.state, '/shop/');
     ctx.cookies = ['sgw.sid=x'];
-    const head = { headers: ['Content-Type', 'text/plain', 'X-B', '1'], hasRequestId: false, writeBack: undefined, writeBackProblem: undefined, droppedSessionCookies: 0 };
+    const head = { headers: ['Content-Type', 'text/plain', 'X-B', '1'], hasRequestId: false, writeBack: undefined, writeBackProblem: undefined, droppedSessionCookies: 0, acceptedSessionCookies: 0 };
     expect(responseHeaders(ctx, head)).toEqual(['Content-Type', 'text/plain', 'X-B', '1', 'set-cookie', 'sgw.sid=x', 'x-request-id', ctx.requestId]);
     const withId = { ...head, headers: ['X-Request-Id', 'theirs'], hasRequestId: true };
     expect(responseHeaders(ctx, withId)).toEqual(['X-Request-Id', 'theirs', 'set-cookie', 'sgw.sid=x']);
+  });
+
+  it('a session cookie the mount set itself (setsSessionCookie, signed) replaces the one this request set', () => {
+    const ctx = contextFor(t.state, '/shop/');
+    ctx.cookies = ['sgw.sid=refresh'];
+    const head = { headers: ['set-cookie', 'sgw.sid=login'], hasRequestId: true, writeBack: undefined, writeBackProblem: undefined, droppedSessionCookies: 0, acceptedSessionCookies: 1 };
+    expect(responseHeaders(ctx, head)).toEqual(['set-cookie', 'sgw.sid=login']);
   });
 });
