@@ -87,10 +87,10 @@ describe('session-gateway CLI', () => {
     writeFileSync(file, 'session:\n  secrets: ["${SESSION_SECRET}"]\n  idleTimeout: 0s\nstore: { redis: { url: "${REDIS_URL}" } }\n'
       + 'signing:\n  keys: [{ id: new, secret: "${SIGNING_SECRET}" }, { id: old, secret: "${OLD_SIGNING_SECRET}" }]\n'
       + 'mounts:\n  - { name: shop, prefix: /shop, upstream: "${SHOP_URL}" }\n  - { name: blog, prefix: nope }\n');
-    const { code, out, err } = cli(['keys', '--mount', 'blog', '--config', file], { SIGNING_SECRET: secrets.SIGNING_SECRET, OLD_SIGNING_SECRET: 'o'.repeat(32) });
+    const { code, out, err } = cli(['keys', '--mount', 'blog', '--config', file], { SIGNING_SECRET: secrets.SIGNING_SECRET, OLD_SIGNING_SECRET: testSecret('old') });
     expect(err).toBe('');
     expect(code).toBe(0);
-    expect(out).toBe(`SESSION_GATEWAY_MOUNT=blog\nSESSION_GATEWAY_KEYS=new:${deriveMountKeyText(secrets.SIGNING_SECRET, 'blog')},old:${deriveMountKeyText('o'.repeat(32), 'blog')}\n`);
+    expect(out).toBe(`SESSION_GATEWAY_MOUNT=blog\nSESSION_GATEWAY_KEYS=new:${deriveMountKeyText(secrets.SIGNING_SECRET, 'blog')},old:${deriveMountKeyText(testSecret('old'), 'blog')}\n`);
   });
 
   it('keys names what it needs and lacks: the signing secret, the mount, --mount itself', () => {
