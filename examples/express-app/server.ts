@@ -6,9 +6,11 @@
  *   POST /login       ?name=Ada  logs in (regenerates the session id, sets user)
  *   POST /cart        ?item=book adds to the shared cart
  *   POST /logout      ends the session for every app
+ *   GET  /slow        ?ms=2000 answers after a while (at most 10 s): watch a graceful stop drain it
  */
 import express from 'express';
 import { createSessionReader, expressMiddleware, keysFromEnv, type GatewaySession } from 'session-gateway/backend';
+import { envValue } from '../../src/config/env-value.ts';
 import { deriveMountKeyText } from '../../src/protocol/keys.ts';
 
 interface ShopSession {
@@ -21,10 +23,16 @@ const sessionOf = (req: express.Request) => req.gatewaySession as GatewaySession
 
 const mount = process.env.SESSION_GATEWAY_MOUNT ?? 'shop';
 // Production: give this app only its derived key (`session-gateway keys --mount shop`).
-// Demo mode: derive it here from the gateway's SIGNING_SECRET so one variable runs everything.
+// Demo mode: derive it here from the gateway's SIGNING_SECRET (or the file SIGNING_SECRET_FILE
+// names, as docker-compose.yml does) so one secret runs everything.
+function demoSigningSecret(): string {
+  const found = envValue('SIGNING_SECRET', process.env);
+  if (found && 'problem' in found) throw new Error(`shop: ${found.problem}`);
+  return found?.value ?? '';
+}
 const keys = process.env.SESSION_GATEWAY_KEYS
   ? keysFromEnv()
-  : { mount, keys: { [process.env.SESSION_GATEWAY_KID ?? 'k1']: deriveMountKeyText(process.env.SIGNING_SECRET ?? '', mount) } };
+  : { mount, keys: { [process.env.SESSION_GATEWAY_KID ?? 'k1']: deriveMountKeyText(demoSigningSecret(), mount) } };
 
 const app = express();
 app.use(expressMiddleware<ShopSession>(createSessionReader<ShopSession>(keys)));
@@ -52,6 +60,13 @@ app.post('/logout', (req, res) => {
   res.json({ app: 'shop (Express)', loggedOut: true });
 });
 
+app.get('/slow', (req, res) => {
+  const ms = Math.min(Math.max(Number(req.query.ms) || 0, 0), 10_000);
+  setTimeout(() => res.json({ app: 'shop (Express)', waitedMs: ms }), ms);
+});
+
 const port = Number(process.env.PORT ?? 3001);
 const host = process.env.HOST ?? '127.0.0.1';
-app.listen(port, host, () => console.log(JSON.stringify({ app: 'shop', listening: `${host}:${port}` })));
+const server = app.listen(port, host, () => console.log(JSON.stringify({ app: 'shop', listening: `${host}:${port}` })));
+// `docker compose stop` sends SIGTERM: finish what is in flight, then exit 0.
+process.once('SIGTERM', () => server.close(() => process.exit(0)));

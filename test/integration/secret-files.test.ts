@@ -2,16 +2,18 @@
  * Secrets as files, the way Docker and Kubernetes mount them: the real gateway process
  * reads ${SESSION_SECRET} and ${SIGNING_SECRET} from SESSION_SECRET_FILE and
  * SIGNING_SECRET_FILE, a real backend verifies tokens signed with the file's key, and a
- * SIGHUP re-reads the files (rotation by replacing the file).
+ * SIGHUP re-reads the files (rotation by replacing the file). And `init-secrets`, which
+ * docker-compose.yml runs to generate those files once.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type TestBackend } from '../support/backend.ts';
 import { baseConfig } from '../support/gateway.ts';
 import { send } from '../support/http.ts';
-import { startGatewayProcess, stopAll } from './ops-process.ts';
+import { NODE, startGatewayProcess, stopAll } from './ops-process.ts';
 
 const FIRST = 'signing-secret-from-a-file-0123456789abcdef';
 const SECOND = 'rotated-signing-secret-in-the-file-fedcba98';
@@ -55,5 +57,39 @@ describe('secrets from *_FILE variables', () => {
     const missing = join(dir, 'missing');
     await expect(startGatewayProcess(config([{ name: 'first', prefix: '/first', upstream: first.url }]), { SESSION_SECRET_FILE: missing, SIGNING_SECRET_FILE: signingFile }))
       .rejects.toThrow(/gateway exited \(2\)[\s\S]*session\.secrets\[0\]: SESSION_SECRET_FILE=\S+\/missing cannot be read \(ENOENT\)/);
+  });
+});
+
+describe('session-gateway init-secrets', () => {
+  const cli = (args: string[], env: Record<string, string> = {}) => spawnSync(NODE, ['src/main.ts', ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env }, timeout: 15_000 });
+
+  it('writes the two files once, then checks a config that reads them through *_FILE', () => {
+    const secrets = mkdtempSync(join(tmpdir(), 'sgw-init-'));
+    const env = { SESSION_SECRET_FILE: join(secrets, 'session_secret'), SIGNING_SECRET_FILE: join(secrets, 'signing_secret') };
+    const first = cli(['init-secrets', '--dir', secrets, '--config', 'config/gateway.yaml'], env);
+    expect(first.stderr).toBe('');
+    expect(first.status).toBe(0);
+    expect(first.stdout).toContain(`init-secrets: generated ${env.SESSION_SECRET_FILE}`);
+    expect(first.stdout).toContain('config/gateway.yaml: valid');
+    const written = readFileSync(env.SIGNING_SECRET_FILE, 'utf8');
+    const second = cli(['init-secrets', '--dir', secrets, '--config', 'config/gateway.yaml'], env);
+    expect(second.stdout).toContain(`init-secrets: kept ${env.SIGNING_SECRET_FILE}`);
+    expect(readFileSync(env.SIGNING_SECRET_FILE, 'utf8')).toBe(written);
+    expect(first.stdout + second.stdout).not.toContain(written.trim());
+  });
+
+  it('exits 2 naming the field when a secret given in the environment is refused by the config', () => {
+    const secrets = mkdtempSync(join(tmpdir(), 'sgw-init-'));
+    const result = cli(['init-secrets', '--dir', secrets, '--config', 'config/gateway.yaml'], { SESSION_SECRET: 'too-short', SIGNING_SECRET_FILE: join(secrets, 'signing_secret') });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toMatch(/session\.secrets\[0\]: /);
+    expect(result.stderr).not.toContain('too-short');
+  });
+
+  it('exits 2 without --dir and 1 when the directory does not exist', () => {
+    expect(cli(['init-secrets']).status).toBe(2);
+    const missing = cli(['init-secrets', '--dir', join(dir, 'nope')]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toContain(`init-secrets: ${join(dir, 'nope')} is not a directory`);
   });
 });
