@@ -26,6 +26,8 @@ export interface ProjectImages {
   images: ProjectImage[];
   /** Why the host's CA bundle was or was not handed to npm. */
   npmCa: string;
+  /** The node base image's own size: the final images' sizes include it. */
+  baseBytes: number;
 }
 
 /** Whether Node in a container trusts the npm registry's certificate chain as it is. */
@@ -59,5 +61,7 @@ export async function buildProjectImages(nodeImage: string): Promise<ProjectImag
     images.push({ name, target, buildMs: ms, bytes });
     say(`built ${name} (target ${target}) in ${seconds(ms)}: ${(bytes / 1e6).toFixed(1)} MB`);
   }
-  return { images, npmCa };
+  const baseBytes = Number((await docker(['image', 'inspect', '--format', '{{.Size}}', nodeImage], { quiet: true })).out.trim());
+  say(`base ${nodeImage}: ${(baseBytes / 1e6).toFixed(1)} MB; above it: ${images.map((i) => `${i.name} +${((i.bytes - baseBytes) / 1e6).toFixed(1)} MB`).join(', ')}`);
+  return { images, npmCa, baseBytes };
 }
