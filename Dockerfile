@@ -30,30 +30,34 @@ FROM ${NPM_CA_FROM} AS npm-ca
 # No production dependency has an install script, and --ignore-scripts keeps it so.
 FROM base AS deps
 COPY package.json package-lock.json ./
+COPY packages/backend/package.json ./packages/backend/
 COPY --from=npm-ca /npm-ca /tmp/npm-ca
 RUN if [ -f /tmp/npm-ca/ca.pem ]; then export NODE_EXTRA_CA_CERTS=/tmp/npm-ca/ca.pem; fi \
     && npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
     && npm cache clean --force && rm -rf /tmp/npm-ca
 
-# The example Express backend's dependencies: the production ones plus express (a
-# devDependency of the gateway), at the lockfile's versions, nothing else. package.json
-# is rewritten in this throwaway stage only, so that --omit=dev keeps express.
+# The example Express backend's dependencies: the production ones plus express and the
+# helper package (devDependencies of the gateway), at the lockfile's versions, nothing
+# else. package.json is rewritten in this throwaway stage only, so that --omit=dev keeps them.
 FROM base AS example-deps
 COPY package.json package-lock.json ./
+COPY packages/backend/package.json ./packages/backend/
 COPY --from=npm-ca /npm-ca /tmp/npm-ca
 RUN if [ -f /tmp/npm-ca/ca.pem ]; then export NODE_EXTRA_CA_CERTS=/tmp/npm-ca/ca.pem; fi \
-    && node -e "const fs = require('fs'); const p = JSON.parse(fs.readFileSync('package.json')); p.dependencies.express = p.devDependencies.express; delete p.devDependencies; fs.writeFileSync('package.json', JSON.stringify(p))" \
+    && node -e "const fs = require('fs'); const p = JSON.parse(fs.readFileSync('package.json')); for (const name of ['express', '@session-gateway/backend']) p.dependencies[name] = p.devDependencies[name]; delete p.devDependencies; fs.writeFileSync('package.json', JSON.stringify(p))" \
     && npm install --omit=dev --ignore-scripts --no-audit --no-fund \
     && npm cache clean --force && rm -rf /tmp/npm-ca
 
-# The example Express backend (docker-compose.yml service app-express). The
-# "development" condition resolves the package's own exports to src/*.ts.
+# The example Express backend (docker-compose.yml service app-express): express, the helper
+# package and the example, not the gateway. The "development" condition resolves the
+# helper package's exports to its src/*.ts.
 FROM base AS examples
 COPY --from=example-deps /app/node_modules ./node_modules
 # docker-compose.yml mounts the generated secrets here (see the runtime stage).
 RUN install -d -o node -g node -m 700 /run/session-gateway/secrets
 COPY package.json ./
-COPY src ./src
+COPY packages/backend/package.json ./packages/backend/
+COPY packages/backend/src ./packages/backend/src
 COPY examples/express-app ./examples/express-app
 USER node
 EXPOSE 3001
@@ -71,6 +75,9 @@ COPY --from=deps /app/node_modules ./node_modules
 # directory's owner and mode when first mounted, so only the runtime user can read them.
 RUN install -d -o node -g node -m 700 /run/session-gateway/secrets
 COPY package.json ./
+# The protocol code (package.json "imports": #protocol) lives in the workspace package.
+COPY packages/backend/package.json ./packages/backend/
+COPY packages/backend/src ./packages/backend/src
 COPY src ./src
 # The default config; mount another file over it, or pass --config with another path.
 COPY config/gateway.yaml /etc/session-gateway/gateway.yaml

@@ -9,7 +9,7 @@ import { handleSignals } from './ops/lifecycle.ts';
 import { createLogger } from './ops/logger.ts';
 import { mountRoutes, withoutCredentials } from './ops/reload.ts';
 import { ensureSecretFiles, SecretFilesError } from './ops/secret-files.ts';
-import { deriveMountKeyText } from './protocol/keys.ts';
+import { deriveMountKeyText } from '#protocol';
 import { usesRedis } from './session/create-store.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/gateway.yaml';
