@@ -17,7 +17,7 @@
 ARG NPM_CA_FROM=no-npm-ca
 
 # The Node major must match package.json "engines.node" (the test compares them).
-FROM node:24-bookworm-slim AS base
+FROM node:26-bookworm-slim AS base
 WORKDIR /app
 
 FROM base AS no-npm-ca

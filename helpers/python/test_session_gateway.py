@@ -1,4 +1,4 @@
-"""Tests for session_gateway.py: every protocol-v2 vector, the rid header, the write-back builder, the WSGI middleware.
+"""Tests for session_gateway: every protocol-v2 vector, the rid header, the write-back builder, the WSGI middleware.
 
 Run from the repository root:  python3 -m unittest discover -s helpers/python -v
 """

@@ -55,7 +55,7 @@ describe('VAR_FILE', () => {
   });
 
   it('comes before a ${VAR:-default}', () => {
-    const loaded = parseConfig(config, 'test.yaml', { SESSION_SECRET: 'x'.repeat(32), SIGNING_SECRET_FILE: file('k', 'signing-from-file-0123456789') });
+    const loaded = parseConfig(config, 'test.yaml', { SESSION_SECRET: 'Qm9vZ2llLXdvb2dpZS1yYW5kb20tNDI=', SIGNING_SECRET_FILE: file('k', 'signing-from-file-0123456789') });
     expect(loaded.signing.keys[0]!.secret).toBe('signing-from-file-0123456789');
   });
 
