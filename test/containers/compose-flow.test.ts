@@ -114,7 +114,11 @@ describe.each(compose)('compose $name ($version)', (variant) => {
 
   it(`${STOP}: a request in flight finishes, then every service exits 0`, async () => {
     const slow = fetch(`${GATEWAY}/shop/slow?ms=3000`, { signal: AbortSignal.timeout(20_000) }).then(async (r) => ({ status: r.status, body: await r.json() }));
-    await sleep(1000);
+    // Stop only once the gateway holds the slow request: in flight, the scrape itself counted too.
+    await waitUntil('the slow request in flight at the gateway', 10_000, async () => {
+      const text = await (await fetch(`${GATEWAY}/_gateway/metrics`)).text();
+      return Number(/^sgw_requests_in_flight (\d+)/m.exec(text)?.[1] ?? 0) >= 2 ? true : undefined;
+    });
     const { ms } = await project.run(STOP);
     expect(await slow).toEqual({ status: 200, body: { app: 'shop (Express)', waitedMs: 3000 } });
     const services = await project.containers();
