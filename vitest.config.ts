@@ -4,6 +4,8 @@ export default defineConfig({
   resolve: { conditions: ['development'] },
   test: {
     include: ['test/**/*.test.ts'],
+    // The container suite has its own config and command (npm run test:containers).
+    exclude: ['test/containers/**', '**/node_modules/**'],
     setupFiles: ['test/support/node-version-guard.ts'],
     globalSetup: ['test/support/redis-global-setup.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],

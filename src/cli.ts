@@ -9,6 +9,7 @@ import { createGateway } from './gateway.ts';
 import { handleSignals } from './ops/lifecycle.ts';
 import { createLogger } from './ops/logger.ts';
 import { mountRoutes, withoutCredentials } from './ops/reload.ts';
+import { ensureSecretFiles, SecretFilesError } from './ops/secret-files.ts';
 import { deriveMountKeyText } from '#protocol';
 import { usesRedis } from './session/create-store.ts';
 
@@ -21,6 +22,9 @@ Usage:
   session-gateway --check [--config FILE]    validate the config, print the mounts, exit
   session-gateway keys --mount NAME [--config FILE]
                                              print the derived key(s) a backend needs
+  session-gateway init-secrets --dir DIR [--config FILE]
+                                             write DIR/session_secret and DIR/signing_secret
+                                             if missing (32 random bytes each), then check FILE
 Options:
   -c, --config FILE   config file (default: ${DEFAULT_CONFIG_PATH}, or $SESSION_GATEWAY_CONFIG)
   -h, --help          this text
@@ -55,6 +59,7 @@ export async function runCli(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         check: { type: 'boolean' },
         mount: { type: 'string' },
+        dir: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -66,6 +71,11 @@ export async function runCli(argv: string[]): Promise<number> {
   if (values.help) {
     console.log(HELP);
     return 0;
+  }
+  if (positionals[0] === 'init-secrets') {
+    const status = initSecrets(values.dir);
+    // With --config, go on to validate it with the files just written (like --check).
+    if (status !== 0 || values.config === undefined) return status;
   }
   const path = values.config ?? process.env.SESSION_GATEWAY_CONFIG ?? DEFAULT_CONFIG_PATH;
   if (positionals[0] === 'keys') return printMountKeys(path, values.mount);
@@ -79,15 +89,32 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  if (positionals.length > 0) {
+  if (positionals.length > 0 && positionals[0] !== 'init-secrets') {
     console.error(`unknown command: ${positionals[0]}\n\n${HELP}`);
     return 2;
   }
-  if (values.check) {
+  if (values.check || positionals[0] === 'init-secrets') {
     console.log(`${path}: valid\n${describe(config)}`);
     return 0;
   }
   return serve(path, config);
+}
+
+function initSecrets(dir: string | undefined): number {
+  if (dir === undefined) {
+    console.error('init-secrets: --dir DIR is required');
+    return 2;
+  }
+  try {
+    const { created, kept } = ensureSecretFiles(dir);
+    for (const path of created) console.log(`init-secrets: generated ${path}`);
+    for (const path of kept) console.log(`init-secrets: kept ${path}`);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof SecretFilesError)) throw error;
+    console.error(error.message);
+    return 1;
+  }
 }
 
 /** `keys --mount NAME`: needs only the signing keys and the mount's name (config/key-material.ts). */

@@ -6,10 +6,12 @@
  *   POST /login       name=Ada (form body or ?name=) logs in (regenerates the session id, sets user)
  *   POST /cart        item=book adds to the shared cart
  *   POST /logout      ends the session for every app
+ *   GET  /slow        ?ms=2000 answers after a while (at most 10 s): watch a graceful stop drain it
  *
  * A browser (Accept: text/html) gets pages, and its form posts are answered with a 303
  * back to the page; anything else (curl, which accepts any type, or ?format=json) gets JSON.
  */
+import { readFileSync } from 'node:fs';
 import express from 'express';
 import { createSessionReader, expressMiddleware, keysFromEnv, type GatewaySession } from '@session-gateway/backend';
 import { deriveMountKeyText } from '@session-gateway/backend/protocol';
@@ -25,10 +27,16 @@ const sessionOf = (req: express.Request) => req.gatewaySession as GatewaySession
 
 const mount = process.env.SESSION_GATEWAY_MOUNT ?? 'shop';
 // Production: give this app only its derived key (`session-gateway keys --mount shop`).
-// Demo mode: derive it here from the gateway's SIGNING_SECRET so one variable runs everything.
+// Demo mode: derive it here from the gateway's SIGNING_SECRET (or the file SIGNING_SECRET_FILE
+// names, as docker-compose.yml does) so one secret runs everything.
+function demoSigningSecret(): string {
+  if (process.env.SIGNING_SECRET) return process.env.SIGNING_SECRET;
+  const file = process.env.SIGNING_SECRET_FILE;
+  return file ? readFileSync(file, 'utf8').replace(/[\r\n]+$/, '') : '';
+}
 const keys = process.env.SESSION_GATEWAY_KEYS
   ? keysFromEnv()
-  : { mount, keys: { [process.env.SESSION_GATEWAY_KID ?? 'k1']: deriveMountKeyText(process.env.SIGNING_SECRET ?? '', mount) } };
+  : { mount, keys: { [process.env.SESSION_GATEWAY_KID ?? 'k1']: deriveMountKeyText(demoSigningSecret(), mount) } };
 
 // With stripPrefix the app sees /login, not /shop/login: its public URLs need the mount's
 // prefix. The gateway's X-Forwarded-Prefix says it; PUBLIC_PREFIX (default /<mount>) is the
@@ -87,6 +95,13 @@ app.post('/logout', (req, res) => {
   answer(req, res, { app: 'shop (Express)', loggedOut: true });
 });
 
+app.get('/slow', (req, res) => {
+  const ms = Math.min(Math.max(Number(req.query.ms) || 0, 0), 10_000);
+  setTimeout(() => res.json({ app: 'shop (Express)', waitedMs: ms }), ms);
+});
+
 const port = Number(process.env.PORT ?? 3001);
 const host = process.env.HOST ?? '127.0.0.1';
-app.listen(port, host, () => console.log(JSON.stringify({ app: 'shop', listening: `${host}:${port}` })));
+const server = app.listen(port, host, () => console.log(JSON.stringify({ app: 'shop', listening: `${host}:${port}` })));
+// `docker compose stop` sends SIGTERM: finish what is in flight, then exit 0.
+process.once('SIGTERM', () => server.close(() => process.exit(0)));

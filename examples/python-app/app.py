@@ -11,6 +11,8 @@ back to the page; anything else (curl, which accepts any type, or ?format=json) 
 import json
 import os
 import re
+import signal
+import sys
 from urllib.parse import parse_qs
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -21,9 +23,14 @@ MOUNT = os.environ.get("SESSION_GATEWAY_MOUNT", "blog")
 if os.environ.get("SESSION_GATEWAY_KEYS"):
     KEYS = sg.keys_from_env()["keys"]
 else:
-    # Demo mode: derive this mount's key from the gateway's SIGNING_SECRET.
+    # Demo mode: derive this mount's key from the gateway's SIGNING_SECRET, or from the file
+    # SIGNING_SECRET_FILE names (docker-compose.yml generates one).
     # Production: give this app only its derived key (`session-gateway keys --mount blog`).
-    KEYS = {os.environ.get("SESSION_GATEWAY_KID", "k1"): sg.derive_mount_key(os.environ.get("SIGNING_SECRET", ""), MOUNT)}
+    SECRET = os.environ.get("SIGNING_SECRET", "")
+    if not SECRET and os.environ.get("SIGNING_SECRET_FILE"):
+        with open(os.environ["SIGNING_SECRET_FILE"], encoding="utf-8") as f:
+            SECRET = f.read().rstrip("\r\n")
+    KEYS = {os.environ.get("SESSION_GATEWAY_KID", "k1"): sg.derive_mount_key(SECRET, MOUNT)}
 
 # With stripPrefix the app sees /cart, not /blog/cart: its public URLs need the mount's
 # prefix. The gateway's X-Forwarded-Prefix says it; PUBLIC_PREFIX (default /<mount>) is the
@@ -136,5 +143,7 @@ if __name__ == "__main__":
     host = os.environ.get("HOST", "127.0.0.1")
     port = int(os.environ.get("PORT", "3002"))
     wrapped = sg.SessionGatewayMiddleware(app, mount=MOUNT, keys=KEYS)
+    # `docker compose stop` sends SIGTERM; as PID 1 Python would ignore it without a handler.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(json.dumps({"app": "blog", "listening": f"{host}:{port}"}), flush=True)
     make_server(host, port, wrapped, handler_class=QuietHandler).serve_forever()

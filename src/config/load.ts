@@ -7,6 +7,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { redactCredentials } from '../ops/redact.ts';
 import { crossFieldProblems, type ConfigProblem } from './checks.ts';
+import { envValue } from './env-value.ts';
 import { configSchema, type GatewayConfig } from './schema.ts';
 
 export class ConfigError extends Error {
@@ -36,14 +37,19 @@ const ENV_REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 /**
  * Replaces ${VAR} and ${VAR:-default} inside string values (after YAML parsing, so a
- * secret containing quotes or colons cannot break the YAML). A reference to an unset
- * variable without a default is a problem, never an empty string.
+ * secret containing quotes or colons cannot break the YAML). An unset VAR is read from
+ * the file named by VAR_FILE, if set (env-value.ts). A reference to an unset variable
+ * without a default is a problem, never an empty string.
  */
 export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, path: PropertyKey[], problems: ConfigProblem[]): unknown {
   if (typeof value === 'string') {
     return value.replace(ENV_REF, (_match, name: string, fallback: string | undefined) => {
-      const found = env[name];
-      if (found !== undefined && found !== '') return found;
+      const found = envValue(name, env);
+      if (found && 'value' in found) return found.value;
+      if (found) {
+        problems.push({ path: formatPath(path), message: found.problem });
+        return '';
+      }
       if (fallback !== undefined) return fallback;
       problems.push({ path: formatPath(path), message: `environment variable ${name} is not set` });
       return '';

@@ -2,6 +2,8 @@
 import { posix } from 'node:path';
 import { words, type Dockerfile } from './dockerfile.ts';
 import { configArg, copySourceFor } from './dockerfile-checks.ts';
+import { FILE_SUFFIX } from '../../../src/config/env-value.ts';
+import { GENERATED_SECRET_FILES } from '../../../src/ops/secret-files.ts';
 import { SECRET_NAME, type Rule } from './rules.ts';
 
 export interface ComposeInput {
@@ -101,11 +103,30 @@ function onService(name: string, ruleName: string, check: (service: Service, inp
   return { name: ruleName, check: (input) => { const s = services(input.compose)[name]; return s ? check(s, input) : []; } };
 }
 
-function secretProblem(where: string, name: string, value: string | null): string | undefined {
+/**
+ * A secret-looking variable's value: `${NAME}`/`${NAME:?..}` from the environment, an
+ * absolute path for a `NAME_FILE` (a mounted file, not the secret), or `${NAME:-}` when the
+ * service also gives NAME_FILE (the gateway then reads the file: src/config/env-value.ts).
+ */
+function secretProblem(where: string, name: string, value: string | null, vars: ReadonlyMap<string, string | null> = new Map()): string | undefined {
   if (!SECRET_NAME.test(name) || value === null || REQUIRED_SUBSTITUTION.test(value)) return undefined;
+  if (name.endsWith(FILE_SUFFIX)) {
+    return value.startsWith('/') ? undefined : `${where}.${name} is "${value}"; a ${FILE_SUFFIX} variable names an absolute path in the container (a mounted file), never the secret itself`;
+  }
   const defaulted = DEFAULTED_SUBSTITUTION.exec(value);
-  if (defaulted) return `${where}.${name} falls back to the literal "${defaulted[2]}" when ${defaulted[1]} is unset; write \${${defaulted[1]}:?set ${defaulted[1]}} so compose refuses to start instead`;
+  if (defaulted && defaulted[2] === '' && vars.get(`${name}${FILE_SUFFIX}`)) return undefined;
+  if (defaulted) return `${where}.${name} falls back to the literal "${defaulted[2]}" when ${defaulted[1]} is unset; write \${${defaulted[1]}:?set ${defaulted[1]}} so compose refuses to start instead, or \${${defaulted[1]}:-} beside a ${name}${FILE_SUFFIX}`;
   return `${where}.${name} holds a literal value; a secret comes from the environment: write \${${name}:?set ${name}}`;
+}
+
+/** The service that runs `init-secrets --dir DIR`, and DIR. */
+function secretsService(compose: unknown): { name: string; service: Service; dir: string } | undefined {
+  for (const [name, service] of Object.entries(services(compose))) {
+    const command = argv(service.command);
+    const at = command.indexOf('--dir');
+    if (command.includes('init-secrets') && at >= 0 && command[at + 1]) return { name, service, dir: command[at + 1]! };
+  }
+  return undefined;
 }
 
 export const composeRules: ReadonlyArray<Rule<ComposeInput>> = [
@@ -165,7 +186,7 @@ export const composeRules: ReadonlyArray<Rule<ComposeInput>> = [
     name: 'no literal secret in any environment, build args or committed env_file',
     check: ({ compose, isGitIgnored }) => Object.entries(services(compose)).flatMap(([name, service]) => {
       const problems = [
-        ...entries(service.environment).map((e) => secretProblem(`services.${name}.environment`, e.name, e.value)),
+        ...entries(service.environment).map((e) => secretProblem(`services.${name}.environment`, e.name, e.value, env(service))),
         ...entries(build(service) && isRecord(service.build) ? service.build.args : undefined).map((e) => secretProblem(`services.${name}.build.args`, e.name, e.value)),
       ].filter((p): p is string => p !== undefined);
       const envFiles = (Array.isArray(service.env_file) ? service.env_file : service.env_file === undefined ? [] : [service.env_file])
@@ -188,7 +209,7 @@ export const composeRules: ReadonlyArray<Rule<ComposeInput>> = [
     if (mounted && !mounted.mount.readOnly) problems.push(`services.gateway mounts ${mounted.mount.source} writable; mount config read-only (:ro)`);
     return problems;
   }),
-  onService('gateway', 'gateway reaches redis by service name and gets both secrets from the environment', (gateway, { compose }) => {
+  onService('gateway', 'gateway reaches redis by service name and gets both secrets from the environment or their files', (gateway, { compose }) => {
     const vars = env(gateway);
     const problems: string[] = [];
     const url = vars.get('REDIS_URL');
@@ -197,9 +218,51 @@ export const composeRules: ReadonlyArray<Rule<ComposeInput>> = [
       const host = URL.canParse(url) ? new URL(url).hostname : undefined;
       if (!url.startsWith('redis://') || host === undefined || !services(compose)[host]) problems.push(`services.gateway.environment.REDIS_URL "${url}" is not redis://<a compose service>:6379`);
     }
-    for (const name of ['SESSION_SECRET', 'SIGNING_SECRET']) if (!vars.has(name)) problems.push(`services.gateway.environment has no ${name}`);
+    for (const name of ['SESSION_SECRET', 'SIGNING_SECRET']) {
+      if (!vars.has(name)) problems.push(`services.gateway.environment has no ${name}`);
+      if (!vars.get(`${name}${FILE_SUFFIX}`)) problems.push(`services.gateway.environment has no ${name}${FILE_SUFFIX}; without it \`docker compose up\` needs ${name} set in the shell`);
+    }
     return problems;
   }),
+  {
+    name: 'no top-level "name" (docker-compose 1.x refuses the file)',
+    check: ({ compose }) => isRecord(compose) && 'name' in compose
+      ? ['the top-level "name" makes docker-compose 1.29 refuse the file ("\'name\' does not match any of the regexes"); the project is named after the directory']
+      : [],
+  },
+  {
+    name: 'every service but redis runs under an init (init: true), so SIGTERM stops it at once',
+    check: ({ compose }) => Object.entries(services(compose))
+      .filter(([, service]) => !String(service.image ?? '').startsWith('redis:') && service.init !== true)
+      .map(([name]) => `services.${name} has no "init: true": its process runs as PID 1, which ignores SIGTERM without a handler, so \`docker compose stop\` waits and then kills it`),
+  },
+  {
+    name: 'every *_FILE secret is generated by the secrets service into a volume the reader mounts read-only and waits for',
+    check: ({ compose }) => {
+      const generator = secretsService(compose);
+      const readers = Object.entries(services(compose)).filter(([, service]) => [...env(service).keys()].some((k) => SECRET_NAME.test(k) && k.endsWith(FILE_SUFFIX)));
+      if (readers.length === 0) return [];
+      if (!generator) return ['no service runs `init-secrets --dir DIR`, so the *_FILE secrets are never generated'];
+      const store = mounts(generator.service).find((m) => m.target === generator.dir);
+      const problems: string[] = [];
+      if (!store || store.type !== 'volume' || store.source === undefined) return [`services.${generator.name} writes ${generator.dir}, which is not a named volume (the secrets would not survive \`down\`)`];
+      if (store.readOnly) problems.push(`services.${generator.name} mounts ${store.source} read-only at ${generator.dir}, where it must write`);
+      for (const [name, service] of readers) {
+        for (const [variable, path] of env(service)) {
+          if (!variable.endsWith(FILE_SUFFIX) || !SECRET_NAME.test(variable) || path === null) continue;
+          const file = posix.relative(generator.dir, path);
+          const mount = mounts(service).find((m) => path.startsWith(`${m.target}/`));
+          if (!(GENERATED_SECRET_FILES as readonly string[]).includes(file)) problems.push(`services.${name}.environment.${variable} is ${path}, not a file init-secrets writes in ${generator.dir} (${GENERATED_SECRET_FILES.join(', ')})`);
+          else if (mount?.source !== store.source) problems.push(`services.${name} reads ${path} but does not mount volume ${store.source} at ${generator.dir}`);
+          else if (name !== generator.name && !mount.readOnly) problems.push(`services.${name} mounts the secrets volume writable; mount it read-only (:ro)`);
+        }
+        if (name !== generator.name && dependsOn(service)[generator.name] !== 'service_completed_successfully') {
+          problems.push(`services.${name}.depends_on.${generator.name}.condition is ${dependsOn(service)[generator.name] ?? 'missing'}; expected service_completed_successfully (the files exist, and a refused secret stops \`up\`)`);
+        }
+      }
+      return [...new Set(problems)];
+    },
+  },
   onService('gateway', 'gateway builds the final Dockerfile stage', (gateway, { dockerfile }) => {
     const b = build(gateway);
     const final = dockerfile.stages.at(-1);

@@ -1,6 +1,7 @@
 /**
  * Checks Dockerfile, docker-compose.yml, .dockerignore and config/gateway.compose.yaml
- * by parsing them: there is no Docker engine on our machines or in CI to build them.
+ * by parsing them, fast and without an engine; `npm run test:containers` (test/containers/)
+ * builds and runs them on a real Docker engine.
  * Each property is one rule (see *-checks.ts) that returns every problem it finds;
  * the second half feeds the rules bad files to show that they do fail, and how.
  */
@@ -18,6 +19,17 @@ import { dockerignoreRules, type DockerignoreInput } from './dockerignore-checks
 import { isIgnored, parseDockerignore } from './dockerignore.ts';
 import { runRules } from './rules.ts';
 import { testSecret } from '../../support/secrets.ts';
+
+/** Parser directives: `# name=value` lines before the first other line (Docker's rule). */
+function parseDirectives(text: string): Array<{ name: string; value: string }> {
+  const out = [];
+  for (const line of text.split(/\r?\n/)) {
+    const m = /^#\s*([A-Za-z]+)\s*=\s*(.*?)\s*$/.exec(line);
+    if (!m) break;
+    out.push({ name: m[1]!.toLowerCase(), value: m[2]! });
+  }
+  return out;
+}
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -41,6 +53,12 @@ const dockerignoreInput: DockerignoreInput = { rules: ignore, gitignore: read('.
 describe('Dockerfile', () => {
   it.each(dockerfileRules)('$name', (rule) => {
     expect(rule.check(dockerfileInput), `Dockerfile: ${rule.name}`).toEqual([]);
+  });
+
+  it('has no "# syntax=" directive (BuildKit would pull a frontend image, which fails without a registry)', () => {
+    const directives = parseDirectives(read('Dockerfile'));
+    expect(directives.filter((d) => d.name === 'syntax')).toEqual([]);
+    expect(parseDirectives('# syntax=docker/dockerfile:1\n# escape=\\\nFROM x\n# syntax=late\n')).toEqual([{ name: 'syntax', value: 'docker/dockerfile:1' }, { name: 'escape', value: '\\' }]);
   });
 
   it('bakes in a config that, under the image\'s ENV, listens on 0.0.0.0:8080 (EXPOSE and HEALTHCHECK)', () => {
@@ -175,7 +193,9 @@ services:
       'services.redis publishes 6379:6379; only gateway may publish a port',
       'services.gateway.ports is [80:8080]; expected "8080:8080"',
       'services.gateway.environment.SESSION_SECRET holds a literal value; a secret comes from the environment: write ${SESSION_SECRET:?set SESSION_SECRET}',
-      'services.gateway.environment.SIGNING_SECRET falls back to the literal "dev-secret" when SIGNING_SECRET is unset; write ${SIGNING_SECRET:?set SIGNING_SECRET} so compose refuses to start instead',
+      'services.gateway.environment.SIGNING_SECRET falls back to the literal "dev-secret" when SIGNING_SECRET is unset; write ${SIGNING_SECRET:?set SIGNING_SECRET} so compose refuses to start instead, or ${SIGNING_SECRET:-} beside a SIGNING_SECRET_FILE',
+      'services.gateway.environment has no SESSION_SECRET_FILE; without it `docker compose up` needs SESSION_SECRET set in the shell',
+      'services.gateway has no "init: true": its process runs as PID 1, which ignores SIGTERM without a handler, so `docker compose stop` waits and then kills it',
       'services.app-express.env_file deploy/demo.env is not git-ignored; a file of secrets must never be committed',
       'services.gateway reads --config /etc/session-gateway/missing.yaml from config/missing.yaml, which does not exist in the repository',
       'services.gateway mounts ./config/missing.yaml writable; mount config read-only (:ro)',
@@ -185,6 +205,43 @@ services:
     ]));
     // ${API_KEY} and a value passed through from the host (DB_PASSWORD:) are not literals.
     expect(problems.filter((p) => /API_KEY|DB_PASSWORD/.test(p))).toEqual([]);
+  });
+
+  it('reports a top-level name, and *_FILE secrets nobody generates or read from the wrong place', () => {
+    const compose = parseYaml(`
+name: demo
+services:
+  secrets:
+    image: session-gateway
+    init: true
+    command: ["node", "src/main.ts", "init-secrets", "--dir", "/run/s"]
+    volumes: ["secrets:/run/s:ro"]
+  gateway:
+    init: true
+    volumes: ["secrets:/run/s"]
+    environment:
+      SESSION_SECRET: \${SESSION_SECRET:-}
+      SESSION_SECRET_FILE: /run/s/session_secret
+      SIGNING_SECRET_FILE: relative/signing_secret
+    depends_on: [secrets]
+  app-python:
+    init: true
+    environment:
+      SIGNING_SECRET: \${SIGNING_SECRET:-}
+      SIGNING_SECRET_FILE: /run/s/other
+volumes: { secrets: {} }
+`, 'bad compose');
+    const problems = runRules(composeRules, { compose, dockerfile, exists, isGitIgnored });
+    expect(problems).toEqual(expect.arrayContaining([
+      'the top-level "name" makes docker-compose 1.29 refuse the file ("\'name\' does not match any of the regexes"); the project is named after the directory',
+      'services.gateway.environment.SIGNING_SECRET_FILE is "relative/signing_secret"; a _FILE variable names an absolute path in the container (a mounted file), never the secret itself',
+      'services.secrets mounts secrets read-only at /run/s, where it must write',
+      'services.gateway mounts the secrets volume writable; mount it read-only (:ro)',
+      'services.gateway.depends_on.secrets.condition is service_started; expected service_completed_successfully (the files exist, and a refused secret stops `up`)',
+      'services.app-python.environment.SIGNING_SECRET_FILE is /run/s/other, not a file init-secrets writes in /run/s (session_secret, signing_secret)',
+    ]));
+    // ${SESSION_SECRET:-} beside its _FILE is the fallback, not a literal.
+    expect(problems.filter((p) => p.startsWith('services.gateway.environment.SESSION_SECRET '))).toEqual([]);
   });
 
   it('reports a single-stage Dockerfile on the wrong Node that runs as root with baked-in secrets', () => {
