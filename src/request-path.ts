@@ -253,15 +253,20 @@ export async function applyWriteBack(ctx: RequestContext, header: string, duplic
   }
   switch (outcome.kind) {
     case 'stored':
-      setSessionCookie(ctx, outcome.sid, outcome.deadlines);
+      // A write that followed a regenerate's pointer: this client presented the old id and
+      // must not learn the new one; the regenerating response carries it.
+      if (outcome.followed) ctx.cookies = [];
+      else setSessionCookie(ctx, outcome.sid, outcome.deadlines);
       break;
     case 'destroyed':
       clearSessionCookie(ctx);
       break;
     case 'gone':
-      state.logger.info({ event: 'write_back_session_gone', mount: mount.name, requestId: ctx.requestId }, 'session ended before the write-back; nothing stored');
+      // Answered as an error: a 200 would acknowledge a change that was never stored.
+      state.logger.warn({ event: 'write_back_session_gone', mount: mount.name, requestId: ctx.requestId }, 'session ended before the write-back; nothing stored, answered 409');
       clearSessionCookie(ctx);
-      break;
+      sendError(res, 'SGW_ERR_SESSION_GONE', { 'set-cookie': ctx.cookies });
+      return false;
     case 'too_large':
       refuseWriteBack(ctx, 'too_large', `session would be ${outcome.bytes} bytes`);
       return true;

@@ -104,7 +104,8 @@ export const configSchema = z.strictObject({
     /** Absent, or with an empty url and no sentinels/cluster: the embedded store is used. */
     redis: z.strictObject({
       url: z.string().optional(),
-      prefix: z.string().default(D.DEFAULT_REDIS_PREFIX),
+      /** No braces: the gateway keeps its own keys in each session's Redis Cluster hash slot, which a hash tag here would break. */
+      prefix: z.string().regex(/^[^{}]*$/, 'cannot contain "{" or "}" (a Redis Cluster hash tag)').default(D.DEFAULT_REDIS_PREFIX),
       sentinels: z.array(redisNode).min(1).optional(),
       /** Sentinel master name. */
       name: z.string().min(1).optional(),

@@ -4,7 +4,7 @@
  * lost on restart and not shared between processes; the gateway warns loudly at start.
  */
 import { LRUCache } from 'lru-cache';
-import type { CasResult, SessionStore, StoredSession } from './store.ts';
+import type { CasResult, MoveResult, SessionStore, StoredSession } from './store.ts';
 
 interface Entry {
   raw: string;
@@ -69,8 +69,17 @@ export class MemorySessionStore implements SessionStore {
     this.#sessions.delete(sid);
   }
 
-  async setMoved(oldSid: string, newSid: string, ttlMs: number): Promise<void> {
-    this.#aux.set(oldSid, newSid, { ttl: ttlMs });
+  async moveSession(oldSid: string, version: string, newSid: string, pointerTtlMs: number): Promise<MoveResult> {
+    // One synchronous step: nothing else runs between the check and the switch.
+    const current = this.#sessions.get(oldSid);
+    if (!current) {
+      const movedTo = this.#aux.get(oldSid);
+      return movedTo === undefined ? 'gone' : { movedTo };
+    }
+    if (current.version !== version) return 'conflict';
+    this.#aux.set(oldSid, newSid, { ttl: pointerTtlMs });
+    this.#sessions.delete(oldSid);
+    return 'ok';
   }
 
   async movedTo(oldSid: string): Promise<string | null> {

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
-import type { CasResult, SessionStore, StoredSession } from './store.ts';
+import type { CasResult, MoveResult, SessionStore, StoredSession } from './store.ts';
 import { StoreUnavailableError } from './store.ts';
 
 const CAS_SET = `
@@ -23,6 +23,24 @@ const CAS_DEL = `
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
 if redis.sha1hex(cur) ~= ARGV[1] then return -1 end
+redis.call('DEL', KEYS[1])
+return 1`;
+
+/**
+ * A regenerate's switch (KEYS: the old session, its moved pointer; ARGV: version read,
+ * new id, pointer TTL ms). The old id must still exist, unchanged, before the pointer
+ * moves; a second regenerate of the same session finds the pointer and follows it
+ * instead of overwriting it. The two keys share a hash slot (see #movedKey).
+ */
+const MOVE = `
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  local to = redis.call('GET', KEYS[2])
+  if to then return to end
+  return 0
+end
+if redis.sha1hex(cur) ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 redis.call('DEL', KEYS[1])
 return 1`;
 
@@ -43,6 +61,7 @@ return 1`;
 type ScriptClient = (Redis | Cluster) & {
   casSet(key: string, version: string, raw: string, ttl: number): Promise<number>;
   casDel(key: string, version: string): Promise<number>;
+  moveSession(key: string, movedKey: string, version: string, newSid: string, ttl: number): Promise<number | string>;
   indexUser(key: string, sid: string, ttl: number, now: number): Promise<number>;
 };
 
@@ -104,6 +123,9 @@ export class RedisSessionStore implements SessionStore {
   #firstWait: Promise<void> | undefined;
 
   constructor(options: RedisStoreOptions) {
+    if (/[{}]/.test(options.prefix)) {
+      throw new Error(`store.redis.prefix ${JSON.stringify(options.prefix)} contains "{" or "}": the gateway keeps its own keys in each session's hash slot, which a hash tag in the prefix would break`);
+    }
     this.#prefix = options.prefix;
     this.#aux = AUX_PREFIX + options.prefix;
     this.#firstConnectWaitMs = options.firstConnectWaitMs ?? 2000;
@@ -134,6 +156,7 @@ export class RedisSessionStore implements SessionStore {
     }
     this.client.defineCommand('casSet', { numberOfKeys: 1, lua: CAS_SET });
     this.client.defineCommand('casDel', { numberOfKeys: 1, lua: CAS_DEL });
+    this.client.defineCommand('moveSession', { numberOfKeys: 2, lua: MOVE });
     this.client.defineCommand('indexUser', { numberOfKeys: 1, lua: INDEX_USER });
     const emit = options.onEvent ?? (() => {});
     this.client.on('ready', () => {
@@ -147,6 +170,16 @@ export class RedisSessionStore implements SessionStore {
 
   #key(sid: string): string {
     return this.#prefix + sid;
+  }
+
+  /**
+   * A key of the gateway's own that lives in the same Redis Cluster hash slot as the
+   * session, so one script can check the session and change it atomically. The session
+   * key has no hash tag (prefix checked in the constructor), so its slot is that of its
+   * whole text: wrapped in braces, that text is the other key's tag.
+   */
+  #besideSession(kind: string, sid: string): string {
+    return `${AUX_PREFIX}${kind}:{${this.#key(sid)}}`;
   }
 
   /**
@@ -231,12 +264,13 @@ export class RedisSessionStore implements SessionStore {
     await this.#run(() => this.client.del(this.#key(sid)));
   }
 
-  async setMoved(oldSid: string, newSid: string, ttlMs: number): Promise<void> {
-    await this.#run(() => this.client.set(`${this.#aux}moved:${oldSid}`, newSid, 'PX', ttlMs));
+  async moveSession(oldSid: string, version: string, newSid: string, pointerTtlMs: number): Promise<MoveResult> {
+    const result = await this.#run(() => this.client.moveSession(this.#key(oldSid), this.#besideSession('moved', oldSid), version, newSid, pointerTtlMs));
+    return typeof result === 'string' ? { movedTo: result } : castResult(result);
   }
 
   async movedTo(oldSid: string): Promise<string | null> {
-    return this.#run(() => this.client.get(`${this.#aux}moved:${oldSid}`));
+    return this.#run(() => this.client.get(this.#besideSession('moved', oldSid)));
   }
 
   #userKey(user: string): string {

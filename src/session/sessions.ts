@@ -26,6 +26,8 @@ export const MAX_CAS_ATTEMPTS = 32;
 const RETRY_BACKOFF_MS = 2;
 /** How long writes to a regenerated session's old id are redirected to the new one. */
 export const MOVED_POINTER_TTL_MS = 120_000;
+/** Moved pointers a write or destroy follows: a session regenerated again while the first pointer lives. */
+const MAX_MOVED_HOPS = 4;
 
 export interface LoadedSession {
   sid: string;
@@ -57,7 +59,12 @@ interface ParsedEntry {
 }
 
 export type WriteBackOutcome =
-  | { kind: 'stored'; sid: string; deadlines: Deadlines; newSid: boolean }
+  /**
+   * `followed`: the write was addressed to an id that a regenerate had moved, and landed in
+   * the session it moved to. That session's id is never handed to this response's client,
+   * which presented the old id (session fixation): only the regenerating response gets it.
+   */
+  | { kind: 'stored'; sid: string; deadlines: Deadlines; newSid: boolean; followed?: boolean }
   | { kind: 'destroyed' }
   | { kind: 'gone' }
   | { kind: 'too_large'; bytes: number }
@@ -261,12 +268,16 @@ export class SessionManager {
   }
 
   /** Read-modify-write with compare-and-set; the first attempt reuses what the request already read. */
-  async #update(sid: string, loaded: LoadedSession | null, patch: (r: SessionRecord) => JsonObject, followMoved = true): Promise<WriteBackOutcome> {
+  async #update(sid: string, loaded: LoadedSession | null, patch: (r: SessionRecord) => JsonObject, hops = 0): Promise<WriteBackOutcome> {
     let current: LoadedSession | null = loaded && loaded.sid === sid ? loaded : await this.load(sid);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       if (!current) {
-        const moved = followMoved ? await this.store.movedTo(sid) : null;
-        if (moved) return this.#update(moved, null, patch, false);
+        // Regenerated while this request ran: the write lands where the session went.
+        const moved = hops < MAX_MOVED_HOPS ? await this.store.movedTo(sid) : null;
+        if (moved) {
+          const outcome = await this.#update(moved, null, patch, hops + 1);
+          return outcome.kind === 'stored' ? { ...outcome, followed: true } : outcome;
+        }
         this.#o.metrics.sessionWritesOf('update', 'gone').inc();
         return { kind: 'gone' };
       }
@@ -290,45 +301,75 @@ export class SessionManager {
   }
 
   /**
-   * New id, data kept. Order matters: the new record is written first, then the old one
-   * is deleted only if unchanged (else we re-read and rewrite the new one), so no write
-   * is lost and the old id never outlives the switch. Writers still holding the old id
-   * follow the moved pointer.
+   * New id, data kept. The new record is written first, under an id nobody knows yet; then
+   * one atomic step (store.moveSession) checks that the old id still holds what was read,
+   * deletes it and leaves a pointer to the new id. Changed meanwhile: re-read, rewrite the
+   * new record, try again, so no write to the old id is lost. Moved meanwhile by another
+   * regenerate: this one's new id is dropped and its changes land in the session the
+   * other created, so exactly one session lives on. Gone (destroyed, expired): nothing lives on.
    */
   async #regenerate(oldSid: string, loaded: LoadedSession | null, patch: (r: SessionRecord) => JsonObject): Promise<WriteBackOutcome> {
     const newSid = newSessionId();
-    await this.store.setMoved(oldSid, newSid, MOVED_POINTER_TTL_MS);
+    /** Whether the new id was written (by any attempt): then it must not outlive a failed switch. */
+    let written = false;
     let current: LoadedSession | null = loaded && loaded.sid === oldSid ? loaded : await this.load(oldSid);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      if (!current) {
-        await this.store.destroy(newSid);
-        this.#o.metrics.sessionWritesOf('regenerate', 'gone').inc();
+      let result: Awaited<ReturnType<SessionStore['moveSession']>>;
+      let record: SessionRecord | undefined;
+      let deadlines: Deadlines | undefined;
+      const now = this.#now();
+      if (current) {
+        record = withData(current.record, patch(current.record), now, this.timing, this.#o.cookieShape);
+        const raw = JSON.stringify(record);
+        if (raw.length > this.#o.maxBytes) return { kind: 'too_large', bytes: raw.length };
+        deadlines = deadlinesOf(record._gateway, this.timing);
+        await this.store.put(newSid, raw, this.#ttl(deadlines, now));
+        written = true;
+        result = await this.store.moveSession(oldSid, current.stored.version, newSid, MOVED_POINTER_TTL_MS);
+      } else {
+        // Nothing to copy: only a pointer left by another regenerate can still take the changes.
+        const movedTo = await this.store.movedTo(oldSid);
+        result = movedTo ? { movedTo } : 'gone';
+      }
+      this.#o.metrics.sessionWritesOf('regenerate', typeof result === 'string' ? result : 'moved').inc();
+      if (result === 'ok') {
+        await this.#index(dataOf(record!), newSid, deadlines!, now);
+        return { kind: 'stored', sid: newSid, deadlines: deadlines!, newSid: true };
+      }
+      if (result === 'gone') {
+        if (written) await this.store.destroy(newSid);
         return { kind: 'gone' };
       }
-      const now = this.#now();
-      const record = withData(current.record, patch(current.record), now, this.timing, this.#o.cookieShape);
-      const raw = JSON.stringify(record);
-      if (raw.length > this.#o.maxBytes) return { kind: 'too_large', bytes: raw.length };
-      const deadlines = deadlinesOf(record._gateway, this.timing);
-      await this.store.put(newSid, raw, this.#ttl(deadlines, now));
-      const result = await this.store.compareAndDelete(oldSid, current.stored.version);
-      this.#o.metrics.sessionWritesOf('regenerate', result).inc();
-      if (result === 'ok') {
-        await this.#index(dataOf(record), newSid, deadlines, now);
-        return { kind: 'stored', sid: newSid, deadlines, newSid: true };
+      if (typeof result === 'object') {
+        if (written) await this.store.destroy(newSid);
+        const outcome = await this.#update(result.movedTo, null, patch, 1);
+        return outcome.kind === 'stored' ? { ...outcome, followed: true } : outcome;
       }
       await sleep(Math.random() * RETRY_BACKOFF_MS * (attempt + 1));
-      current = result === 'gone' ? null : await this.load(oldSid);
+      current = await this.load(oldSid);
     }
-    await this.store.destroy(newSid);
+    if (written) await this.store.destroy(newSid);
     return { kind: 'contended' };
   }
 
+  /**
+   * Deletes the session and every session it was regenerated into while the pointers
+   * live: a logout sent with the pre-login cookie, applied after the login, ends the
+   * logged-in session too (it was the same visitor's session a moment ago).
+   */
   async #destroy(sid: string, loaded: LoadedSession | null): Promise<void> {
+    const ended = [sid];
     await this.store.destroy(sid);
-    this.#o.metrics.sessionWritesOf('destroy', 'ok').inc();
+    for (let hop = 0, at = sid; hop < MAX_MOVED_HOPS; hop++) {
+      const next = await this.store.movedTo(at);
+      if (!next) break;
+      await this.store.destroy(next);
+      ended.push(next);
+      at = next;
+    }
+    this.#o.metrics.sessionWritesOf('destroy', 'ok').inc(ended.length);
     const user = loaded ? lookup(dataOf(loaded.record), this.#userPath) : null;
-    if (user) await this.store.unindexUser(user, [sid]);
+    if (user) await this.store.unindexUser(user, ended);
   }
 
   async #revokeUser(loaded: LoadedSession): Promise<void> {

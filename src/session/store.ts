@@ -13,6 +13,13 @@ export interface StoredSession {
 
 export type CasResult = 'ok' | 'conflict' | 'gone';
 
+/**
+ * What moving a session to a new id did: `ok` (the old id is gone and points to the new
+ * one), `conflict` (the old id changed since it was read), `gone` (it ended), or
+ * `{ movedTo }` (another regenerate moved it first, to that id).
+ */
+export type MoveResult = 'ok' | 'conflict' | 'gone' | { movedTo: string };
+
 export interface SessionStore {
   readonly kind: 'redis' | 'memory';
   get(sid: string): Promise<StoredSession | null>;
@@ -25,8 +32,13 @@ export interface SessionStore {
   /** Deletes the session only if it is still at `version`. */
   compareAndDelete(sid: string, version: string): Promise<CasResult>;
   destroy(sid: string): Promise<void>;
-  /** After a regenerate: where writes addressed to an old id should go, for `ttlMs`. */
-  setMoved(oldSid: string, newSid: string, ttlMs: number): Promise<void>;
+  /**
+   * The switch of a regenerate, in one atomic step: only if `oldSid` still exists at
+   * `version`, it is deleted and a pointer oldSid → newSid is kept for `pointerTtlMs`
+   * (writes addressed to the old id follow it). The caller has stored `newSid` before.
+   */
+  moveSession(oldSid: string, version: string, newSid: string, pointerTtlMs: number): Promise<MoveResult>;
+  /** Where a regenerated session went, while its pointer lives. */
   movedTo(oldSid: string): Promise<string | null>;
   /** The user → session ids index, for revoking a user everywhere. */
   indexUser(user: string, sid: string, ttlMs: number): Promise<void>;

@@ -89,11 +89,43 @@ describe.each(stores)('%s store contract', (_kind, make) => {
     expect(await store.get(id)).toBeNull();
   });
 
-  it('keeps a moved pointer for its TTL', async () => {
+  it('moveSession switches an unchanged session to the new id and keeps a pointer for its TTL', async () => {
     const id = sid();
-    await store.setMoved(id, 'new-id', 300);
-    expect(await store.movedTo(id)).toBe('new-id');
+    await store.create(id, '{"v":1}', 60_000);
+    const read = (await store.get(id))!;
+    await store.put('new-' + id, '{"v":1}', 60_000);
+    expect(await store.moveSession(id, read.version, 'new-' + id, 300)).toBe('ok');
+    expect(await store.get(id)).toBeNull();
+    expect(await store.movedTo(id)).toBe('new-' + id);
     await sleep(450);
+    expect(await store.movedTo(id)).toBeNull();
+  });
+
+  it('moveSession refuses a changed session, and leaves no pointer', async () => {
+    const id = sid();
+    await store.create(id, '{"v":1}', 60_000);
+    const read = (await store.get(id))!;
+    await store.put(id, '{"v":2}', 60_000);
+    expect(await store.moveSession(id, read.version, 'new-' + id, 60_000)).toBe('conflict');
+    expect((await store.get(id))?.raw).toBe('{"v":2}');
+    expect(await store.movedTo(id)).toBeNull();
+  });
+
+  it('a second moveSession of one session finds where the first moved it, and does not overwrite the pointer', async () => {
+    const id = sid();
+    await store.create(id, '{"v":1}', 60_000);
+    const read = (await store.get(id))!;
+    expect(await store.moveSession(id, read.version, 'first', 60_000)).toBe('ok');
+    expect(await store.moveSession(id, read.version, 'second', 60_000)).toEqual({ movedTo: 'first' });
+    expect(await store.movedTo(id)).toBe('first');
+  });
+
+  it('moveSession of a session that ended is "gone" and leaves no pointer', async () => {
+    const id = sid();
+    await store.create(id, '{"v":1}', 60_000);
+    const read = (await store.get(id))!;
+    await store.destroy(id);
+    expect(await store.moveSession(id, read.version, 'new', 60_000)).toBe('gone');
     expect(await store.movedTo(id)).toBeNull();
   });
 
