@@ -121,6 +121,7 @@ const wbValid: WbValid[] = [
   { name: 'revoke every session of the user', binding, writeBack: { revokeUser: true } },
   // `set` itself is level 1: this patch nests 16 levels, the most allowed.
   { name: 'nesting exactly at the limit (16 levels)', binding, writeBack: { set: { cart: nested(15) } } },
+  { name: 'integers at exactly ±(2^53-1), and a fraction', binding, writeBack: { set: { cart: [Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 0.5] } } },
 ];
 const wb = (w: WriteBack, b: WbValid['binding'] = binding, key: SigningKey = hs) => buildWriteBack(key, b, w);
 type WbInvalid = { name: string; header: string; binding: WbValid['binding'] };
@@ -144,6 +145,10 @@ const wbInvalid: WbInvalid[] = [
   { name: 'malformed base64', header: 'eyJhbGciOiJIUzI1NiJ9.!!!.abc', binding },
   { name: 'malformed JSON (signed)', header: signRaw(hs, '{"v":2,'), binding },
   { name: 'version 1 write-back', header: signRaw(hs, `{"v":1,"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","set":{"cart":[1]}}`), binding },
+  // The text is what a backend's JSON encoder sends; a double-based parser would round it to ...992.
+  { name: 'integer beyond 2^53-1 (9007199254740993)', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","set":{"cart":[9007199254740993]}}`), binding },
+  { name: 'integer below -(2^53-1) (-9007199254740992), nested', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","set":{"user":{"id":-9007199254740992}}}`), binding },
+  { name: 'number beyond 2^53-1 in exponent form (1e300)', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","set":{"note":1e300}}`), binding },
   { name: 'set is not an object', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","set":[1]}`), binding },
 ];
 const verifyWb = (header: string, b: WbValid['binding']) => verifyWriteBack(header, {

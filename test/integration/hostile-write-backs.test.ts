@@ -64,6 +64,9 @@ const MODES: Record<string, Mode> = {
   'a flag that is not true': (c, k) => signCompact(k, payload(c, { regenerate: 'yes' })),
   'set that is not an object': (c, k) => signCompact(k, payload(c, { set: [1, 2] })),
   'nothing asked': (c, k) => signCompact(k, payload(c, {})),
+  // Raw JSON text, as a backend's encoder would send it: JavaScript cannot hold these numbers.
+  'an integer beyond 2^53-1': (c, k) => signCompact(k, payload(c, { set: { cart: ['BIG'] } }).replace('"BIG"', '9007199254740993')),
+  'an integer below -(2^53-1), nested': (c, k) => signCompact(k, payload(c, { set: { user: { id: 'BIG' } } }).replace('"BIG"', '-9007199254740992')),
   'two write-back headers': (c, k) => [buildWriteBack(k, bind(c), { set: { cart: ['a'] } }), buildWriteBack(k, bind(c), { set: { cart: ['b'] } })],
 };
 
@@ -143,6 +146,7 @@ describe('refused write-backs leave the session byte for byte as it was', () => 
     ['an unknown field', 'malformed'], ['protocol version 1', 'unsupported_version'], ['protocol version 3', 'unsupported_version'], ['destroy together with set', 'malformed'],
     ['a flag that is not true', 'malformed'], ['set that is not an object', 'malformed'], ['nothing asked', 'malformed'],
     ['two write-back headers', 'malformed'],
+    ['an integer beyond 2^53-1', 'unsafe_number'], ['an integer below -(2^53-1), nested', 'unsafe_number'],
   ])('%s → %s', async (mode, reason) => {
     await refusedCleanly(browser, `/shop/x?mode=${encodeURIComponent(mode)}`, reason);
   });
