@@ -270,12 +270,16 @@ export async function applyWriteBack(ctx: RequestContext, header: string, duplic
     case 'too_large':
       refuseWriteBack(ctx, 'too_large', `session would be ${outcome.bytes} bytes`);
       return true;
+    case 'refused':
+      refuseWriteBack(ctx, outcome.code, outcome.detail);
+      return true;
     case 'contended':
       state.logger.error({ event: 'write_back_contended', mount: mount.name, requestId: ctx.requestId }, 'write-back not stored after repeated conflicts');
       sendError(res, 'SGW_ERR_SESSION_CONTENDED');
       return false;
   }
-  state.metrics.writeBacksOf(mount.name, 'applied', writeBack.destroy ? 'destroy' : writeBack.regenerate ? 'regenerate' : writeBack.revokeUser ? 'revoke_user' : 'set').inc();
+  state.metrics.writeBacksOf(mount.name, 'applied', writeBack.destroy ? 'destroy' : writeBack.regenerate ? 'regenerate' : writeBack.revokeUser ? 'revoke_user'
+    : writeBack.incr || writeBack.add || writeBack.remove ? 'operations' : 'set').inc();
   return true;
 }
 

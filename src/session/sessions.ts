@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
+import { ProtocolError, type ProtocolErrorCode } from '../protocol/errors.ts';
 import { applyMergePatch, type JsonObject } from '../protocol/merge-patch.ts';
+import { applyOperations } from '../protocol/operations.ts';
 import type { WriteBack } from '../protocol/write-back.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import {
@@ -68,6 +70,8 @@ export type WriteBackOutcome =
   | { kind: 'destroyed' }
   | { kind: 'gone' }
   | { kind: 'too_large'; bytes: number }
+  /** The changes cannot apply to what is stored (an operation's type_mismatch or unsafe_number); nothing stored. */
+  | { kind: 'refused'; code: ProtocolErrorCode; detail: string }
   | { kind: 'contended' };
 
 export interface SessionManagerOptions {
@@ -80,6 +84,12 @@ export interface SessionManagerOptions {
   now?: () => number;
   logger: Logger;
   metrics: Metrics;
+}
+
+/** An operation that cannot apply to the stored value is a refusal, like a protocol error. */
+function refusedOutcome(error: unknown): WriteBackOutcome {
+  if (error instanceof ProtocolError) return { kind: 'refused', code: error.code, detail: error.message };
+  throw error;
 }
 
 /**
@@ -230,8 +240,8 @@ export class SessionManager {
 
   /** Applies a verified write-back. `loaded` is what this request read (null: no session). */
   apply(loaded: LoadedSession | null, tokenSid: string | null, writeBack: WriteBack, secure: boolean): Promise<WriteBackOutcome> {
-    if (!tokenSid) return this.#applyNow(loaded, tokenSid, writeBack, secure);
-    return this.#serially(tokenSid, () => this.#applyNow(loaded, tokenSid, writeBack, secure));
+    const run = () => this.#applyNow(loaded, tokenSid, writeBack, secure).catch(refusedOutcome);
+    return tokenSid ? this.#serially(tokenSid, run) : run();
   }
 
   async #applyNow(loaded: LoadedSession | null, tokenSid: string | null, writeBack: WriteBack, secure: boolean): Promise<WriteBackOutcome> {
@@ -244,8 +254,11 @@ export class SessionManager {
       if (tokenSid) await this.#destroy(tokenSid, loaded);
       return { kind: 'destroyed' };
     }
-    if (!tokenSid) return this.#create(writeBack.set ?? {}, secure);
-    const patch = (record: SessionRecord) => applyMergePatch(dataOf(record), writeBack.set ?? {}) as JsonObject;
+    // The same function runs on every compare-and-set attempt, over what is stored then:
+    // that is what makes incr/add/remove atomic.
+    const changed = (data: JsonObject) => applyOperations(applyMergePatch(data, writeBack.set ?? {}) as JsonObject, writeBack);
+    if (!tokenSid) return this.#create(changed({}), secure);
+    const patch = (record: SessionRecord) => changed(dataOf(record));
     return writeBack.regenerate ? this.#regenerate(tokenSid, loaded, patch) : this.#update(tokenSid, loaded, patch);
   }
 
