@@ -1,5 +1,5 @@
 /**
- * Writes test/vectors/protocol-v2.json from the reference protocol code. Every value
+ * Writes test/vectors/protocol-v3.json (the file is named after PROTOCOL_VERSION) from the reference protocol code. Every value
  * in the file is produced here by src/protocol; nothing is typed in by hand except the
  * fixed inputs (keys, clock, session, mount). Run: npm run vectors
  */
@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import {
   applyMergePatch, applyOperations, buildWriteBack, deriveMountKey, ed25519SigningKey, ed25519VerifyingKey, encodeSegment, hs256Key, ProtocolError,
   PROTOCOL_VERSION, signToken, tokenPayloadJson, verifyRequest, verifyWriteBack, type SigningKey, type WriteBack,
-} from '../src/protocol/index.ts';
+} from '#protocol';
 
 const NOW = 1764000000;
 const secrets = { '2026-11': 'vector-secret-newest-0123456789abcdef', '2026-10': 'vector-secret-older-0123456789abcdef' };

@@ -8,10 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import { ProtocolError, type ProtocolErrorCode } from '../protocol/errors.ts';
-import { applyMergePatch, type JsonObject } from '../protocol/merge-patch.ts';
-import { applyOperations } from '../protocol/operations.ts';
-import type { WriteBack } from '../protocol/write-back.ts';
+import { applyMergePatch, applyOperations, ProtocolError, type JsonObject, type ProtocolErrorCode } from '#protocol';
+import type { WriteBack } from '#protocol';
 import type { Metrics } from '../ops/metrics.ts';
 import {
   bookkeepingProblem, dataOf, deadlinesOf, newRecord, withData,

@@ -9,7 +9,7 @@ import { createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   applyMergePatch, applyOperations, ed25519VerifyingKey, hs256Key, ProtocolError, verifyRequest, verifyWriteBack, type VerifyingKey,
-} from '../../../src/protocol/index.ts';
+} from '#protocol';
 import { RESERVED_SESSION_KEYS } from '../../../src/config/checks.ts';
 
 const vectors = JSON.parse(readFileSync('test/vectors/protocol-v3.json', 'utf8'));
