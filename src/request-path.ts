@@ -277,6 +277,10 @@ export async function applyWriteBack(ctx: RequestContext, header: string, proble
       state.logger.error({ event: 'write_back_contended', mount: mount.name, requestId: ctx.requestId }, 'write-back not stored after repeated conflicts');
       sendError(res, 'SGW_ERR_SESSION_CONTENDED');
       return false;
+    case 'lease_lost':
+      state.logger.error({ event: 'write_back_lease_lost', mount: mount.name, requestId: ctx.requestId }, 'write-back not stored: the session lease ran out and a later request took it');
+      sendError(res, 'SGW_ERR_SESSION_LOCK_LOST');
+      return false;
   }
   state.metrics.writeBacksOf(mount.name, 'applied', writeBack.destroy ? 'destroy' : writeBack.regenerate ? 'regenerate' : writeBack.revokeUser ? 'revoke_user'
     : writeBack.incr || writeBack.add || writeBack.remove ? 'operations' : 'set').inc();

@@ -46,6 +46,12 @@ export function crossFieldProblems(config: GatewayConfig): ConfigProblem[] {
     if (!mount.session && (mount.read.length > 0 || mount.write.length > 0)) {
       problems.push({ path: `${at}.session`, message: 'a mount with session: false receives no session, so read and write must be empty' });
     }
+    if (!mount.session && mount.lock !== false) {
+      problems.push({ path: `${at}.lock`, message: 'a mount with session: false has no session to lock' });
+    }
+    if (typeof mount.lock === 'object' && mount.lock.lease !== undefined && mount.lock.lease <= mount.timeout) {
+      problems.push({ path: `${at}.lock.lease`, message: `${formatDuration(mount.lock.lease)} must be longer than the mount's timeout (${formatDuration(mount.timeout)}), or a request still within its timeout could lose its lease` });
+    }
   });
 
   const keyIds = new Map<string, number>();

@@ -38,4 +38,13 @@ export const DEFAULT_MAX_TOKEN_BYTES = 8192;
 /** Upstream answer deadline (time to response headers and between body chunks). */
 export const DEFAULT_UPSTREAM_TIMEOUT = '30s';
 
+/** mounts[].lock: how long a request waits for its session's lease before a 503 with Retry-After. */
+export const DEFAULT_LOCK_WAIT = '10s';
+/**
+ * mounts[].lock: a lease lasts the mount's timeout plus this, unless configured. It only
+ * matters when a gateway dies holding one (others wait that long); a live gateway gives
+ * it back when the request ends, and the upstream timeout ends every request sooner.
+ */
+export const LOCK_LEASE_MARGIN_MS = 5000;
+
 export const DEFAULT_LOG_LEVEL = 'info';

@@ -60,6 +60,14 @@ export const mountSchema = z.strictObject({
    * token and keeps working while Redis is down (static assets, health pages).
    */
   session: booleanish.default(true),
+  /**
+   * Serialize this mount's requests of one session (with every other locked mount's), across
+   * replicas: true, or { wait, lease } (docs/CONFIGURATION.md, docs/SESSION-LIFECYCLE.md).
+   */
+  lock: z.union([
+    booleanish,
+    z.strictObject({ wait: duration.prefault(D.DEFAULT_LOCK_WAIT), lease: duration.optional() }),
+  ], { error: 'expected true, false or { wait, lease }' }).default(false),
   websocket: booleanish.default(true),
   /**
    * Whether this backend receives the gateway's own session cookie in its Cookie header.

@@ -4,7 +4,7 @@
  * lost on restart and not shared between processes; the gateway warns loudly at start.
  */
 import { LRUCache } from 'lru-cache';
-import type { CasResult, MoveResult, SessionStore, StoredSession } from './store.ts';
+import type { CasResult, LeaseResult, MoveResult, SessionStore, StoredSession } from './store.ts';
 
 interface Entry {
   raw: string;
@@ -17,12 +17,15 @@ export class MemorySessionStore implements SessionStore {
   readonly #aux: LRUCache<string, string>;
   /** user → (sid → end time, ms): like Redis's sorted set, ended sessions drop out. */
   readonly #users: LRUCache<string, Map<string, number>>;
+  /** sid → its lease: the fence counter (never reset while the entry lives) and the holder's deadline. */
+  readonly #leases: LRUCache<string, { fence: number; heldUntil: number }>;
   #counter = 0;
 
   constructor(maxSessions: number) {
     this.#sessions = new LRUCache<string, Entry>({ max: maxSessions, ttlAutopurge: false });
     this.#aux = new LRUCache<string, string>({ max: maxSessions });
     this.#users = new LRUCache<string, Map<string, number>>({ max: maxSessions });
+    this.#leases = new LRUCache<string, { fence: number; heldUntil: number }>({ max: maxSessions, ttl: 86_400_000 });
   }
 
   /** How many sessions are held (for tests and the soak benchmark). */
@@ -49,7 +52,28 @@ export class MemorySessionStore implements SessionStore {
     this.#sessions.set(sid, this.#entry(raw), { ttl: ttlMs });
   }
 
-  async compareAndSet(sid: string, version: string, raw: string, ttlMs: number): Promise<CasResult> {
+  #fenceIsStale(sid: string, fence: number | undefined): boolean {
+    return fence !== undefined && this.#leases.get(sid)?.fence !== fence;
+  }
+
+  async acquireLease(sid: string, leaseMs: number): Promise<LeaseResult> {
+    const stored = this.#sessions.get(sid);
+    if (!stored) return 'gone';
+    const now = Date.now();
+    const lease = this.#leases.get(sid) ?? { fence: 0, heldUntil: 0 };
+    if (lease.heldUntil > now) return { heldForMs: lease.heldUntil - now };
+    const next = { fence: lease.fence + 1, heldUntil: now + leaseMs };
+    this.#leases.set(sid, next);
+    return { fence: next.fence, stored };
+  }
+
+  async releaseLease(sid: string, fence: number): Promise<void> {
+    const lease = this.#leases.get(sid);
+    if (lease && lease.fence === fence) this.#leases.set(sid, { fence, heldUntil: 0 });
+  }
+
+  async compareAndSet(sid: string, version: string, raw: string, ttlMs: number, fence?: number): Promise<CasResult> {
+    if (this.#fenceIsStale(sid, fence)) return 'stale';
     const current = this.#sessions.get(sid);
     if (!current) return 'gone';
     if (current.version !== version) return 'conflict';
@@ -69,8 +93,9 @@ export class MemorySessionStore implements SessionStore {
     this.#sessions.delete(sid);
   }
 
-  async moveSession(oldSid: string, version: string, newSid: string, pointerTtlMs: number): Promise<MoveResult> {
+  async moveSession(oldSid: string, version: string, newSid: string, pointerTtlMs: number, fence?: number): Promise<MoveResult> {
     // One synchronous step: nothing else runs between the check and the switch.
+    if (this.#fenceIsStale(oldSid, fence)) return 'stale';
     const current = this.#sessions.get(oldSid);
     if (!current) {
       const movedTo = this.#aux.get(oldSid);

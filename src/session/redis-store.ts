@@ -10,7 +10,8 @@
 import { createHash } from 'node:crypto';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import type { CasResult, MoveResult, SessionStore, StoredSession } from './store.ts';
-import { StoreUnavailableError } from './store.ts';
+import { StoreUnavailableError, type LeaseResult } from './store.ts';
+import { ACQUIRE_LEASE, CAS_SET_FENCED, RELEASE_LEASE } from './redis-lease-scripts.ts';
 
 const CAS_SET = `
 local cur = redis.call('GET', KEYS[1])
@@ -27,12 +28,13 @@ redis.call('DEL', KEYS[1])
 return 1`;
 
 /**
- * A regenerate's switch (KEYS: the old session, its moved pointer; ARGV: version read,
- * new id, pointer TTL ms). The old id must still exist, unchanged, before the pointer
+ * A regenerate's switch (KEYS: the old session, its moved pointer, its fence counter;
+ * ARGV: version read, new id, pointer TTL ms, fence or '' when unlocked). The old id must still exist, unchanged, before the pointer
  * moves; a second regenerate of the same session finds the pointer and follows it
  * instead of overwriting it. The two keys share a hash slot (see #movedKey).
  */
 const MOVE = `
+if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[4] then return -2 end
 local cur = redis.call('GET', KEYS[1])
 if not cur then
   local to = redis.call('GET', KEYS[2])
@@ -61,7 +63,10 @@ return 1`;
 type ScriptClient = (Redis | Cluster) & {
   casSet(key: string, version: string, raw: string, ttl: number): Promise<number>;
   casDel(key: string, version: string): Promise<number>;
-  moveSession(key: string, movedKey: string, version: string, newSid: string, ttl: number): Promise<number | string>;
+  moveSession(key: string, movedKey: string, fenceKey: string, version: string, newSid: string, ttl: number, fence: string): Promise<number | string>;
+  casSetFenced(key: string, fenceKey: string, version: string, raw: string, ttl: number, fence: number): Promise<number>;
+  acquireLease(key: string, leaseKey: string, fenceKey: string, leaseMs: number): Promise<[number, (string | number)?]>;
+  releaseLease(leaseKey: string, fence: number): Promise<number>;
   indexUser(key: string, sid: string, ttl: number, now: number): Promise<number>;
 };
 
@@ -110,7 +115,7 @@ function storedOrNull(raw: string | null): StoredSession | null {
 }
 
 function castResult(code: number): CasResult {
-  return code === 1 ? 'ok' : code === 0 ? 'gone' : 'conflict';
+  return code === 1 ? 'ok' : code === 0 ? 'gone' : code === -2 ? 'stale' : 'conflict';
 }
 
 export class RedisSessionStore implements SessionStore {
@@ -156,7 +161,10 @@ export class RedisSessionStore implements SessionStore {
     }
     this.client.defineCommand('casSet', { numberOfKeys: 1, lua: CAS_SET });
     this.client.defineCommand('casDel', { numberOfKeys: 1, lua: CAS_DEL });
-    this.client.defineCommand('moveSession', { numberOfKeys: 2, lua: MOVE });
+    this.client.defineCommand('moveSession', { numberOfKeys: 3, lua: MOVE });
+    this.client.defineCommand('casSetFenced', { numberOfKeys: 2, lua: CAS_SET_FENCED });
+    this.client.defineCommand('acquireLease', { numberOfKeys: 3, lua: ACQUIRE_LEASE });
+    this.client.defineCommand('releaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE });
     this.client.defineCommand('indexUser', { numberOfKeys: 1, lua: INDEX_USER });
     const emit = options.onEvent ?? (() => {});
     this.client.on('ready', () => {
@@ -252,8 +260,22 @@ export class RedisSessionStore implements SessionStore {
     await this.#run(() => this.client.set(this.#key(sid), raw, 'PX', ttlMs));
   }
 
-  async compareAndSet(sid: string, version: string, raw: string, ttlMs: number): Promise<CasResult> {
+  async compareAndSet(sid: string, version: string, raw: string, ttlMs: number, fence?: number): Promise<CasResult> {
+    if (fence !== undefined) {
+      return castResult(await this.#run(() => this.client.casSetFenced(this.#key(sid), this.#besideSession('fence', sid), version, raw, ttlMs, fence)));
+    }
     return castResult(await this.#run(() => this.client.casSet(this.#key(sid), version, raw, ttlMs)));
+  }
+
+  async acquireLease(sid: string, leaseMs: number): Promise<LeaseResult> {
+    const [code, detail] = await this.#run(() => this.client.acquireLease(this.#key(sid), this.#besideSession('lease', sid), this.#besideSession('fence', sid), leaseMs));
+    if (code === 0) return 'gone';
+    if (code === -1) return { heldForMs: Math.max(0, Number(detail)) };
+    return { fence: code, stored: new StoredValue(String(detail)) };
+  }
+
+  async releaseLease(sid: string, fence: number): Promise<void> {
+    await this.#run(() => this.client.releaseLease(this.#besideSession('lease', sid), fence));
   }
 
   async compareAndDelete(sid: string, version: string): Promise<CasResult> {
@@ -264,8 +286,9 @@ export class RedisSessionStore implements SessionStore {
     await this.#run(() => this.client.del(this.#key(sid)));
   }
 
-  async moveSession(oldSid: string, version: string, newSid: string, pointerTtlMs: number): Promise<MoveResult> {
-    const result = await this.#run(() => this.client.moveSession(this.#key(oldSid), this.#besideSession('moved', oldSid), version, newSid, pointerTtlMs));
+  async moveSession(oldSid: string, version: string, newSid: string, pointerTtlMs: number, fence?: number): Promise<MoveResult> {
+    const result = await this.#run(() => this.client.moveSession(this.#key(oldSid), this.#besideSession('moved', oldSid), this.#besideSession('fence', oldSid),
+      version, newSid, pointerTtlMs, fence === undefined ? '' : String(fence)));
     return typeof result === 'string' ? { movedTo: result } : castResult(result);
   }
 

@@ -16,6 +16,14 @@ import {
   type CookieShape, type Deadlines, type SessionRecord, type Timing,
 } from './record.ts';
 import type { SessionStore, StoredSession } from './store.ts';
+import { SessionLocks, type Lease, type LockSettings } from './session-lock.ts';
+
+/** loadLocked's result: the session under its lease, or why there is none. */
+export type LockedLoad =
+  | { kind: 'locked'; loaded: LoadedSession; lease: Lease }
+  | { kind: 'gone' }
+  | { kind: 'timeout'; retryAfterMs: number }
+  | { kind: 'aborted' };
 
 /**
  * Compare-and-set attempts before a write-back is reported as failed. Within one process
@@ -70,7 +78,9 @@ export type WriteBackOutcome =
   | { kind: 'too_large'; bytes: number }
   /** The changes cannot apply to what is stored (an operation's type_mismatch or unsafe_number); nothing stored. */
   | { kind: 'refused'; code: ProtocolErrorCode; detail: string }
-  | { kind: 'contended' };
+  | { kind: 'contended' }
+  /** The request's lease (mounts[].lock) ran out and another request took it: nothing stored. */
+  | { kind: 'lease_lost' };
 
 export interface SessionManagerOptions {
   store: SessionStore;
@@ -111,6 +121,7 @@ function lookup(data: JsonObject, dotted: readonly string[]): string | null {
 export class SessionManager {
   readonly store: SessionStore;
   readonly timing: Timing;
+  readonly locks: SessionLocks;
   readonly #o: SessionManagerOptions;
   readonly #now: () => number;
   readonly #userPath: readonly string[];
@@ -121,6 +132,7 @@ export class SessionManager {
     this.#o = options;
     this.store = options.store;
     this.timing = options.timing;
+    this.locks = new SessionLocks(options.store, options.logger);
     this.#now = options.now ?? Date.now;
     this.#userPath = options.userKey.split('.');
   }
@@ -182,6 +194,22 @@ export class SessionManager {
     return this.store.get(sid).then((stored) => this.#loaded(sid, stored));
   }
 
+  /**
+   * For locked mounts: waits (bounded) for the session's lease and loads the session as it
+   * is when the lease is taken, so a request sees what the one before it stored. No lease
+   * is taken for a session that does not exist (an anonymous visitor) or has ended.
+   */
+  async loadLocked(sid: string, settings: LockSettings, signal?: AbortSignal): Promise<LockedLoad> {
+    const outcome = await this.locks.acquire(sid, settings, signal);
+    if (outcome.kind !== 'locked') return outcome;
+    const loaded = this.#loaded(sid, outcome.stored);
+    if (!loaded) {
+      await outcome.lease.release();
+      return { kind: 'gone' };
+    }
+    return { kind: 'locked', loaded, lease: outcome.lease };
+  }
+
   #loaded(sid: string, stored: StoredSession | null): LoadedSession | null {
     if (!stored) {
       this.#o.metrics.sessionLoadsOf('miss').inc();
@@ -236,13 +264,17 @@ export class SessionManager {
     return run;
   }
 
-  /** Applies a verified write-back. `loaded` is what this request read (null: no session). */
-  apply(loaded: LoadedSession | null, tokenSid: string | null, writeBack: WriteBack, secure: boolean): Promise<WriteBackOutcome> {
-    const run = () => this.#applyNow(loaded, tokenSid, writeBack, secure).catch(refusedOutcome);
+  /**
+   * Applies a verified write-back. `loaded` is what this request read (null: no session);
+   * `fence`, for a request holding the session's lease, refuses the write once a newer
+   * lease exists (a request whose lease ran out cannot write after the next one).
+   */
+  apply(loaded: LoadedSession | null, tokenSid: string | null, writeBack: WriteBack, secure: boolean, fence?: number): Promise<WriteBackOutcome> {
+    const run = () => this.#applyNow(loaded, tokenSid, writeBack, secure, fence).catch(refusedOutcome);
     return tokenSid ? this.#serially(tokenSid, run) : run();
   }
 
-  async #applyNow(loaded: LoadedSession | null, tokenSid: string | null, writeBack: WriteBack, secure: boolean): Promise<WriteBackOutcome> {
+  async #applyNow(loaded: LoadedSession | null, tokenSid: string | null, writeBack: WriteBack, secure: boolean, fence: number | undefined): Promise<WriteBackOutcome> {
     if (writeBack.revokeUser) {
       // Revoking ends this session too, so anything else asked alongside is moot.
       if (loaded) await this.#revokeUser(loaded);
@@ -257,7 +289,7 @@ export class SessionManager {
     const changed = (data: JsonObject) => applyOperations(applyMergePatch(data, writeBack.set ?? {}) as JsonObject, writeBack);
     if (!tokenSid) return this.#create(changed({}), secure);
     const patch = (record: SessionRecord) => changed(dataOf(record));
-    return writeBack.regenerate ? this.#regenerate(tokenSid, loaded, patch) : this.#update(tokenSid, loaded, patch);
+    return writeBack.regenerate ? this.#regenerate(tokenSid, loaded, patch, fence) : this.#update(tokenSid, loaded, patch, 0, fence);
   }
 
   async #create(data: JsonObject, secure: boolean): Promise<WriteBackOutcome> {
@@ -279,7 +311,7 @@ export class SessionManager {
   }
 
   /** Read-modify-write with compare-and-set; the first attempt reuses what the request already read. */
-  async #update(sid: string, loaded: LoadedSession | null, patch: (r: SessionRecord) => JsonObject, hops = 0): Promise<WriteBackOutcome> {
+  async #update(sid: string, loaded: LoadedSession | null, patch: (r: SessionRecord) => JsonObject, hops = 0, fence?: number): Promise<WriteBackOutcome> {
     let current: LoadedSession | null = loaded && loaded.sid === sid ? loaded : await this.load(sid);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       if (!current) {
@@ -298,8 +330,9 @@ export class SessionManager {
       const raw = JSON.stringify(record);
       if (raw.length > this.#o.maxBytes) return { kind: 'too_large', bytes: raw.length };
       const deadlines = deadlinesOf(record._gateway, this.timing);
-      const result = await this.store.compareAndSet(sid, current.stored.version, raw, this.#ttl(deadlines, now));
+      const result = await this.store.compareAndSet(sid, current.stored.version, raw, this.#ttl(deadlines, now), fence);
       this.#o.metrics.sessionWritesOf('update', result).inc();
+      if (result === 'stale') return { kind: 'lease_lost' };
       if (result === 'ok') {
         this.#remember(sid, raw, record);
         if (lookup(before, this.#userPath) !== lookup(dataOf(record), this.#userPath)) await this.#index(dataOf(record), sid, deadlines, now);
@@ -319,7 +352,7 @@ export class SessionManager {
    * regenerate: this one's new id is dropped and its changes land in the session the
    * other created, so exactly one session lives on. Gone (destroyed, expired): nothing lives on.
    */
-  async #regenerate(oldSid: string, loaded: LoadedSession | null, patch: (r: SessionRecord) => JsonObject): Promise<WriteBackOutcome> {
+  async #regenerate(oldSid: string, loaded: LoadedSession | null, patch: (r: SessionRecord) => JsonObject, fence?: number): Promise<WriteBackOutcome> {
     const newSid = newSessionId();
     /** Whether the new id was written (by any attempt): then it must not outlive a failed switch. */
     let written = false;
@@ -336,7 +369,7 @@ export class SessionManager {
         deadlines = deadlinesOf(record._gateway, this.timing);
         await this.store.put(newSid, raw, this.#ttl(deadlines, now));
         written = true;
-        result = await this.store.moveSession(oldSid, current.stored.version, newSid, MOVED_POINTER_TTL_MS);
+        result = await this.store.moveSession(oldSid, current.stored.version, newSid, MOVED_POINTER_TTL_MS, fence);
       } else {
         // Nothing to copy: only a pointer left by another regenerate can still take the changes.
         const movedTo = await this.store.movedTo(oldSid);
@@ -347,9 +380,9 @@ export class SessionManager {
         await this.#index(dataOf(record!), newSid, deadlines!, now);
         return { kind: 'stored', sid: newSid, deadlines: deadlines!, newSid: true };
       }
-      if (result === 'gone') {
+      if (result === 'gone' || result === 'stale') {
         if (written) await this.store.destroy(newSid);
-        return { kind: 'gone' };
+        return result === 'gone' ? { kind: 'gone' } : { kind: 'lease_lost' };
       }
       if (typeof result === 'object') {
         if (written) await this.store.destroy(newSid);
