@@ -2,7 +2,9 @@
  * `node bench/ab.ts --a ROOT_A --b ROOT_B`: CPU per request of two builds of the gateway
  * (two checkouts), or of the gateway against the bare proxy (`--a bare`), measured in
  * short alternating windows so that a shared machine's changing speed hits both alike.
- * Prints each window's µs/req and the median of the paired ratios. A development tool
+ * Prints each window's µs/req and the median of the paired ratios. `--a-lock` / `--b-lock`
+ * run that side's mount with `lock: true` (what the per-session lock costs: the same
+ * build twice, `--a . --b . --session --b-lock`). A development tool
  * for trying one change at a time; the benchmark of record is `npm run bench`.
  */
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -27,18 +29,20 @@ const { values: args } = parseArgs({
     concurrent: { type: 'boolean', default: false },
     'a-node': { type: 'string', default: '' },
     'b-node': { type: 'string', default: '' },
+    'a-lock': { type: 'boolean', default: false },
+    'b-lock': { type: 'boolean', default: false },
   },
 });
 const NODE = process.execPath;
 
-async function startSut(root: string, nodeArgs: string[], backendPort: number, redisUrl: string, tmp: string): Promise<{ m: Managed; port: number; headers: string[] }> {
+async function startSut(root: string, nodeArgs: string[], backendPort: number, redisUrl: string, tmp: string, lock: boolean): Promise<{ m: Managed; port: number; headers: string[] }> {
   const port = await freePort();
   let m: Managed;
   if (root === 'bare') {
     m = startProcess('bare', NODE, [...nodeArgs, 'bench/bare-proxy.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`], { cpu: '1', env: { ...process.env, NODE_ENV: 'production' } });
   } else {
     const file = join(tmp, `gw-${port}.yaml`);
-    writeFileSync(file, gatewayConfigYaml(port, redisUrl, backendPort));
+    writeFileSync(file, gatewayConfigYaml(port, redisUrl, backendPort, { lock }));
     const entry = args.entry!;
     m = startProcess(`gw ${root}`, NODE, [...nodeArgs, ...(entry.endsWith('.ts') ? ['--conditions=development'] : []), join(root, entry), '--config', file], { cpu: '1', cwd: root, env: { ...process.env, NODE_ENV: 'production' } });
   }
@@ -59,8 +63,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'sgw-ab-'));
 try {
   const { url: redisUrl } = await startRedis('0');
   const { port: backendPort } = await startBackend('0', NODE);
-  const A = await startSut(args.a!, args['a-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp);
-  const B = await startSut(args.b!, args['b-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp);
+  const A = await startSut(args.a!, args['a-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp, args['a-lock']!);
+  const B = await startSut(args.b!, args['b-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp, args['b-lock']!);
   await window(A, 2);
   await window(B, 2);
   const ratios: number[] = [];
