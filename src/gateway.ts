@@ -17,7 +17,10 @@ import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { addForwardedHeaders, sanitiseRequestHeaders, stripSessionCookie } from './proxy/headers.ts';
 import { normaliseTarget, upstreamPath } from './proxy/mounts.ts';
 import { createUpstream } from './proxy/upstream.ts';
-import { addGatewayHeaders, contextOf, loadSession, newContext, requestIdOf, sessionCookieOf, type PathState, type RequestContext } from './request-path.ts';
+import {
+  addGatewayHeaders, contextOf, loadSession, newContext, releaseLease, requestIdOf, sessionCookieOf, SessionLockedError,
+  type PathState, type RequestContext,
+} from './request-path.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
 import { createCookieReader, createCookieWriter } from './session/cookie.ts';
 import { createStore } from './session/create-store.ts';
@@ -59,7 +62,7 @@ const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1000;
 
 type Admission =
   | { kind: 'forward'; ctx: RequestContext; url: string }
-  | { kind: 'refuse'; code: GatewayErrorCode }
+  | { kind: 'refuse'; code: GatewayErrorCode; headers?: Record<string, string> }
   | { kind: 'own'; path: string };
 
 export function createGateway(initial: FrozenConfig, options: GatewayOptions = {}): Gateway {
@@ -128,7 +131,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
    * normalised path, clean the headers, load the session, sign it for this mount.
    * Synchronous unless there is a session to load: most requests never wait on a promise.
    */
-  function admit(req: IncomingMessage, s: State, upgrade: boolean): Admission | Promise<Admission> {
+  function admit(req: IncomingMessage, s: State, upgrade: boolean, res?: ServerResponse): Admission | Promise<Admission> {
     const startedAt = performance.now();
     const target = normaliseTarget(req.url ?? '/');
     if ('error' in target) return { kind: 'refuse', code: 'SGW_ERR_BAD_PATH' };
@@ -152,12 +155,28 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
       addGatewayHeaders(ctx, req.headers, withSession);
       return { kind: 'forward', ctx, url };
     }
-    return loadSession(ctx, cookie).then(
+    // A locked mount's lease is given back when the response closes, whatever ended it (the
+    // client went away, the upstream timed out or failed); a wait for it ends with the client.
+    // Upgrades take no lease: a WebSocket would hold its session for the connection's life.
+    let signal: AbortSignal | undefined;
+    if (mount.lock && res && !upgrade) {
+      const gone = new AbortController();
+      signal = gone.signal;
+      res.once('close', () => {
+        gone.abort();
+        releaseLease(ctx);
+      });
+    }
+    return loadSession(ctx, cookie, signal).then(
       (): Admission => {
         addGatewayHeaders(ctx, req.headers, true);
         return { kind: 'forward', ctx, url };
       },
       (error: unknown): Admission => {
+        if (error instanceof SessionLockedError) {
+          if (!error.clientGone) logger.warn({ event: 'session_lock_timeout', mount: mount.name, requestId: ctx.requestId }, 'session lock not free in time; answered 503');
+          return { kind: 'refuse', code: 'SGW_ERR_SESSION_LOCKED', headers: { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) } };
+        }
         if (!(error instanceof StoreUnavailableError)) throw error;
         logger.error({ event: 'store_unavailable', err: error.message, requestId: ctx.requestId }, 'session store unavailable');
         return { kind: 'refuse', code: 'SGW_ERR_STORE_UNAVAILABLE' };
@@ -168,7 +187,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
   function proceed(req: IncomingMessage, res: ServerResponse, admission: Admission): void {
     if (admission.kind === 'own') return void endpoints(req, res, admission.path);
     if (admission.kind === 'refuse') {
-      return sendError(res, admission.code, admission.code === 'SGW_ERR_SHUTTING_DOWN' ? { connection: 'close' } : {});
+      return sendError(res, admission.code, admission.code === 'SGW_ERR_SHUTTING_DOWN' ? { connection: 'close' } : admission.headers ?? {});
     }
     // 4. Forward; steps 5-6 run in respond() when the upstream answers.
     req.url = admission.url;
@@ -182,7 +201,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     s.inflight++;
     // Released when the response closes, in the one close handler instrumentServer keeps.
     (res as ServerResponse & { [GENERATION]?: State })[GENERATION] = s;
-    const admission = admit(req, s, false);
+    const admission = admit(req, s, false, res);
     if (admission instanceof Promise) admission.then((a) => proceed(req, res, a)).catch((error: unknown) => unexpected(res, error));
     else proceed(req, res, admission);
   }

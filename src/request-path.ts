@@ -19,6 +19,7 @@ import type { RuntimeMount } from './runtime.ts';
 import { clearedCookie, type CookieReading, type CookieSettings } from './session/cookie.ts';
 import { deadlinesOf, type Deadlines } from './session/record.ts';
 import type { CachedToken, LoadedSession, SessionManager } from './session/sessions.ts';
+import type { Lease } from './session/session-lock.ts';
 import { StoreUnavailableError } from './session/store.ts';
 
 /** Everything a request needs from the (reloadable) configuration. */
@@ -51,6 +52,20 @@ export interface RequestContext {
   cookies: string[];
   upstreamStartedAt: number;
   timedOut: boolean;
+  /** The session's lease on a locked mount (mounts[].lock), from load to the stored response. */
+  lease: Lease | null;
+}
+
+/** A locked mount's request could not get its session's lease in time (or the client left while it waited). */
+export class SessionLockedError extends Error {
+  readonly retryAfterMs: number;
+  readonly clientGone: boolean;
+  constructor(retryAfterMs: number, clientGone: boolean) {
+    super(clientGone ? 'the client went away while waiting for the session lock' : 'the session lock was not free in time');
+    this.name = 'SessionLockedError';
+    this.retryAfterMs = retryAfterMs;
+    this.clientGone = clientGone;
+  }
 }
 
 // 16 random bytes per request, drawn from a pooled buffer: one getrandom call per 256 requests.
@@ -86,7 +101,7 @@ type WithContext = IncomingMessage & { [CONTEXT]?: RequestContext };
 export function newContext(req: IncomingMessage, state: PathState, mount: RuntimeMount, startedAt: number): RequestContext {
   const ctx: RequestContext = {
     state, mount, requestId: requestIdOf(req), startedAt, secure: isSecure(req, state.trustProxy),
-    loaded: null, rid: newRequestNonce(), cookies: [], upstreamStartedAt: startedAt, timedOut: false,
+    loaded: null, rid: newRequestNonce(), cookies: [], upstreamStartedAt: startedAt, timedOut: false, lease: null,
   };
   (req as WithContext)[CONTEXT] = ctx;
   return ctx;
@@ -137,8 +152,35 @@ export function sessionCookieOf(ctx: RequestContext, cookieHeader: string | unde
  * once per refresh interval, without holding the request for it. Throws
  * StoreUnavailableError when the store is down.
  */
-export function loadSession(ctx: RequestContext, cookie: { sid: string; stale: boolean }): Promise<void> {
+export function loadSession(ctx: RequestContext, cookie: { sid: string; stale: boolean }, signal?: AbortSignal): Promise<void> {
+  if (ctx.mount.lock) return loadLocked(ctx, cookie, ctx.mount.lock, signal);
   return ctx.state.sessions.load(cookie.sid).then((loaded) => useSession(ctx, cookie, loaded));
+}
+
+/**
+ * Step 2b on a locked mount: the session is loaded as its lease is taken (bounded wait),
+ * so this request sees what the previous one stored. No lease without a session. Throws
+ * SessionLockedError when the wait runs out.
+ */
+async function loadLocked(ctx: RequestContext, cookie: { sid: string; stale: boolean }, lock: NonNullable<RequestContext['mount']['lock']>, signal?: AbortSignal): Promise<void> {
+  const outcome = await ctx.state.sessions.loadLocked(cookie.sid, lock, signal);
+  if (outcome.kind === 'timeout' || outcome.kind === 'aborted') throw new SessionLockedError(outcome.kind === 'timeout' ? outcome.retryAfterMs : 0, outcome.kind === 'aborted');
+  if (outcome.kind === 'gone') return useSession(ctx, cookie, null);
+  if (signal?.aborted) {
+    // The client left just as the lease was taken: its close handler has run already.
+    void outcome.lease.release();
+    throw new SessionLockedError(0, true);
+  }
+  ctx.lease = outcome.lease;
+  useSession(ctx, cookie, outcome.loaded);
+}
+
+/** Gives the session's lease back (idempotent): once the response is stored, or the request ended another way. */
+export function releaseLease(ctx: RequestContext): void {
+  const { lease } = ctx;
+  if (!lease) return;
+  ctx.lease = null;
+  void lease.release();
 }
 
 function useSession(ctx: RequestContext, cookie: { stale: boolean }, loaded: LoadedSession | null): void {
@@ -244,7 +286,7 @@ export async function applyWriteBack(ctx: RequestContext, header: string, proble
   }
   let outcome;
   try {
-    outcome = await state.sessions.apply(loaded, tokenSid, writeBack, cookieSecure(state, ctx));
+    outcome = await state.sessions.apply(loaded, tokenSid, writeBack, cookieSecure(state, ctx), ctx.lease?.fence);
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
     state.logger.error({ event: 'write_back_failed', mount: mount.name, err: error.message, requestId: ctx.requestId }, 'write-back not stored: store unavailable');
