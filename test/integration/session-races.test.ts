@@ -15,6 +15,8 @@ import { MemorySessionStore } from '../../src/session/memory-store.ts';
 const RUNS = 20;
 const WRITERS = 50;
 const COOKIE = 'sgw.sid';
+/** 20 runs of ~50 requests each: about 10 s alone on this machine, several times that beside the whole suite. */
+const RUN_TIMEOUT_MS = 180_000;
 
 let backend: TestBackend;
 let redis: Redis;
@@ -132,7 +134,7 @@ describe.each([['redis, two gateway replicas', redisSetup], ['embedded store', m
         // regenerate's new id did not survive.
         expect(await s.count(), `run ${run}`).toBe(before + anonymous);
       }
-    });
+    }, RUN_TIMEOUT_MS);
   }
 
   it(`a logout sent with the pre-login cookie, applied after the login, ends the logged-in session (${RUNS} runs)`, async () => {
@@ -149,7 +151,7 @@ describe.each([['redis, two gateway replicas', redisSetup], ['embedded store', m
       expect(await s.stored(newSid), `run ${run}: the regenerated session outlived the logout`).toBeNull();
       expect((await write(gw(1), newCookie, { set: {} })).json().claims.sid, `run ${run}`).toBeNull();
     }
-  });
+  }, RUN_TIMEOUT_MS);
 
   it(`a write that cannot land is an error the client sees, never a 200 (${RUNS} runs)`, async () => {
     for (let run = 0; run < RUNS; run++) {
@@ -163,5 +165,5 @@ describe.each([['redis, two gateway replicas', redisSetup], ['embedded store', m
       expect(reply.headers['set-cookie']?.[0]).toMatch(/^sgw\.sid=;/);
       expect(await s.stored(sid)).toBeNull();
     }
-  });
+  }, RUN_TIMEOUT_MS);
 });
