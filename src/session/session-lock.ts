@@ -53,7 +53,8 @@ export class SessionLocks {
   /** Waits (bounded) for the session's lease. Rejects with StoreUnavailableError when the store is down. */
   async acquire(sid: string, settings: LockSettings, signal?: AbortSignal): Promise<LockOutcome> {
     const deadline = Date.now() + settings.waitMs;
-    const previous = this.#queues.get(sid) ?? Promise.resolve();
+    const queued = this.#queues.get(sid);
+    const previous = queued ?? Promise.resolve();
     let passOn!: () => void;
     const mine = new Promise<void>((resolve) => (passOn = resolve));
     const tail = previous.then(() => mine);
@@ -63,7 +64,8 @@ export class SessionLocks {
     });
     let handedOver = false;
     try {
-      const first = await this.#waitLocal(previous, deadline, signal);
+      // Nobody of this process ahead (the usual case): straight to the store, no timer.
+      const first = queued ? await this.#waitLocal(previous, deadline, signal) : 'ready';
       if (first !== 'ready') return first === 'aborted' ? { kind: 'aborted' } : { kind: 'timeout', retryAfterMs: settings.waitMs };
       const outcome = await this.#poll(sid, settings, deadline, signal);
       if (outcome.kind !== 'locked') return outcome;
