@@ -10,7 +10,7 @@
 # with -e or an env file. test/unit/deploy/container-files.test.ts checks this file.
 
 # The Node major must match package.json "engines.node" (the test compares them).
-FROM node:24-bookworm-slim AS base
+FROM node:26-bookworm-slim AS base
 WORKDIR /app
 
 # Production dependencies only. --omit=dev also leaves out the devDependency "node",

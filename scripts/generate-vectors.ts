@@ -1,6 +1,6 @@
 /**
  * Writes test/vectors/protocol-v3.json (the file is named after PROTOCOL_VERSION) from the reference protocol code. Every value
- * in the file is produced here by src/protocol; nothing is typed in by hand except the
+ * in the file is produced here by packages/backend/src/protocol; nothing is typed in by hand except the
  * fixed inputs (keys, clock, session, mount). Run: npm run vectors
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
@@ -16,7 +16,10 @@ const mounts = ['shop', 'blog'];
 // A fixed Ed25519 key (PKCS#8 DER, base64) so the EdDSA vectors are reproducible.
 const ED_PKCS8 = 'MC4CAQAwBQYDK2VwBCIEIHQ1ZiE5cB2QtTaV8ZGpT3hG5oOYvN4iRXk5dpkW0q8M';
 const edPrivate = createPrivateKey({ key: Buffer.from(ED_PKCS8, 'base64'), format: 'der', type: 'pkcs8' });
-const edPublicJwk = createPublicKey(edPrivate).export({ format: 'jwk' });
+// Members in a fixed order: Node 24 exports crv, x, kty and Node 26 kty, crv, x, and the
+// checked-in file must not depend on which one generated it.
+const { crv, x, kty } = createPublicKey(edPrivate).export({ format: 'jwk' });
+const edPublicJwk = { crv, x, kty };
 
 const mountKey = (kid: keyof typeof secrets, mount: string) => hs256Key(kid, deriveMountKey(secrets[kid], mount));
 const keyMap = (mount: string) => new Map(Object.keys(secrets).map((kid) => [kid, mountKey(kid as keyof typeof secrets, mount)]));
@@ -233,7 +236,7 @@ if (process.argv.includes('--check')) {
   // CI: the checked-in vectors must be exactly what the code produces today.
   const current = readFileSync(target, 'utf8');
   if (current !== text) {
-    console.error(`test/vectors/protocol-v${PROTOCOL_VERSION}.json is out of date with src/protocol: run npm run vectors and review the diff`);
+    console.error(`test/vectors/protocol-v${PROTOCOL_VERSION}.json is out of date with packages/backend/src/protocol: run npm run vectors and review the diff`);
     process.exit(1);
   }
   console.log('vectors are up to date');

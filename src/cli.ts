@@ -4,6 +4,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfigFile, type FrozenConfig } from './config/load.ts';
 import { formatDuration } from './config/durations.ts';
+import { loadKeyMaterial } from './config/key-material.ts';
 import { createGateway } from './gateway.ts';
 import { handleSignals } from './ops/lifecycle.ts';
 import { createLogger } from './ops/logger.ts';
@@ -67,6 +68,7 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0;
   }
   const path = values.config ?? process.env.SESSION_GATEWAY_CONFIG ?? DEFAULT_CONFIG_PATH;
+  if (positionals[0] === 'keys') return printMountKeys(path, values.mount);
   let config: FrozenConfig;
   try {
     config = loadConfigFile(path);
@@ -77,16 +79,6 @@ export async function runCli(argv: string[]): Promise<number> {
     }
     throw error;
   }
-  if (positionals[0] === 'keys') {
-    const mount = config.mounts.find((m) => m.name === values.mount);
-    if (!mount) {
-      console.error(`keys: --mount must name a mount (${config.mounts.map((m) => m.name).join(', ')})`);
-      return 2;
-    }
-    console.log(`SESSION_GATEWAY_MOUNT=${mount.name}`);
-    console.log(`SESSION_GATEWAY_KEYS=${config.signing.keys.map((k) => `${k.id}:${deriveMountKeyText(k.secret, mount.name)}`).join(',')}`);
-    return 0;
-  }
   if (positionals.length > 0) {
     console.error(`unknown command: ${positionals[0]}\n\n${HELP}`);
     return 2;
@@ -96,6 +88,30 @@ export async function runCli(argv: string[]): Promise<number> {
     return 0;
   }
   return serve(path, config);
+}
+
+/** `keys --mount NAME`: needs only the signing keys and the mount's name (config/key-material.ts). */
+function printMountKeys(path: string, mountName: string | undefined): number {
+  let material;
+  try {
+    material = loadKeyMaterial(path);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    console.error(error.message);
+    return 2;
+  }
+  const names = material.mountNames.join(', ') || 'none';
+  if (mountName === undefined || mountName === '') {
+    console.error(`keys: --mount NAME is required, one of the mounts in ${path}: ${names}`);
+    return 2;
+  }
+  if (!material.mountNames.includes(mountName)) {
+    console.error(`keys: ${path} has no mount named "${mountName}" (mounts: ${names})`);
+    return 2;
+  }
+  console.log(`SESSION_GATEWAY_MOUNT=${mountName}`);
+  console.log(`SESSION_GATEWAY_KEYS=${material.keys.map((k) => `${k.id}:${deriveMountKeyText(k.secret, mountName)}`).join(',')}`);
+  return 0;
 }
 
 async function serve(path: string, config: FrozenConfig): Promise<number> {

@@ -6,7 +6,8 @@
  * per semi-space on a 24 GiB machine), and a gateway under load fills it. Capped at 8 MB,
  * the gateway's RSS under load fell from 1.52x to 1.21x the bare proxy's with a session,
  * and from 1.26x to 1.06x without (npm run bench, 2 runs each), at no CPU cost we could
- * measure (bench/ab.ts, concurrent, 8 rounds: 1.001x). package.json's scripts, bin/, the
+ * measure (bench/ab.ts, concurrent, 8 rounds: 1.001x). Node 26's V8 already stops at 8 MB
+ * per semi-space on this machine, so there the flag only keeps the cap. package.json's scripts, bin/, the
  * Dockerfile (NODE_OPTIONS), the demo, the benchmark and the tests' gateway processes all
  * pass them; test/unit/deploy/node-flags.test.ts keeps the text files in step with this list.
  */

@@ -1,4 +1,4 @@
-"""Tests for session_gateway.py: every protocol-v3 vector, the rid header, the write-back builder, the WSGI middleware.
+"""Tests for session_gateway: every protocol-v3 vector, the rid header, the write-back builder, the WSGI middleware.
 
 Run from the repository root:  python3 -m unittest discover -s helpers/python -v
 """
@@ -289,7 +289,7 @@ class HeaderAndKeyTests(unittest.TestCase):
                     self.assertEqual(caught.exception.code, code)
 
     def test_rid_comes_from_the_header_never_from_the_token(self):
-        # A v2 token with a stray "rid" field (unknown fields are ignored): the header wins.
+        # A v3 token with a stray "rid" field (unknown fields are ignored): the header wins.
         token = mint_token(fresh_payload(rid="TokenRid0000000000000A"))
         header_rid = new_rid()
         session = sg.verify_token(token, header_rid, mount="shop", keys=SHOP_KEYS, now=int(time.time()))

@@ -73,6 +73,14 @@ export function crossFieldProblems(config: GatewayConfig): ConfigProblem[] {
     }
   });
 
+  // One secret for both jobs would let whoever learns it in one role act in the other:
+  // a cookie secret leaked from a cookie-signing library could then forge tokens.
+  const signingSecrets = new Map(config.signing.keys.map((key, i) => [key.secret, i]));
+  session.secrets.forEach((value, i) => {
+    const j = signingSecrets.get(value);
+    if (j !== undefined) problems.push({ path: `session.secrets[${i}]`, message: `is the same as signing.keys[${j}].secret; give cookies and signing separate secrets (generate each with \`openssl rand -base64 32\`)` });
+  });
+
   const redis = config.store.redis;
   if (redis) {
     const kinds = [redis.url ? 'url' : '', redis.sentinels ? 'sentinels' : '', redis.cluster ? 'cluster' : ''].filter(Boolean);

@@ -4,7 +4,7 @@
  * expiry silently becomes 0 or a thousand times too long (the worry behind this project).
  */
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
+export const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 
 /** Milliseconds, or an error message saying why the text is not a usable duration. */
 export function parseDuration(text: string): { ms: number } | { error: string } {

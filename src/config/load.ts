@@ -79,12 +79,17 @@ function deepFreeze<T>(value: T): T {
 export type FrozenConfig = Readonly<GatewayConfig>;
 
 /** Parses config text; `source` names it in errors. Throws ConfigError listing every problem. */
-export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): FrozenConfig {
+/** Config text as plain data, before environment substitution; throws ConfigError for YAML errors. */
+export function parseYaml(text: string, source: string): unknown {
   const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: true });
   if (doc.errors.length > 0) {
     throw new ConfigError(source, doc.errors.map((e) => ({ path: '(yaml)', message: e.message.split('\n')[0]! })));
   }
-  const raw: unknown = doc.toJS() ?? {};
+  return doc.toJS() ?? {};
+}
+
+export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): FrozenConfig {
+  const raw = parseYaml(text, source);
   const problems: ConfigProblem[] = [];
   const substituted = substituteEnv(raw, env, [], problems);
   const parsed = configSchema.safeParse(substituted);
@@ -96,12 +101,15 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   return deepFreeze(parsed.data!);
 }
 
-export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): FrozenConfig {
-  let text: string;
+/** The config file's text; throws ConfigError naming the file when it cannot be read. */
+export function readConfigText(path: string): string {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (error) {
     throw new ConfigError(path, [{ path: '(file)', message: `cannot read: ${(error as Error).message}` }]);
   }
-  return parseConfig(text, path, env);
+}
+
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): FrozenConfig {
+  return parseConfig(readConfigText(path), path, env);
 }

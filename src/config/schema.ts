@@ -5,7 +5,8 @@
  */
 import { z } from 'zod';
 import * as D from './defaults.ts';
-import { parseDuration } from './durations.ts';
+import { DURATION, parseDuration } from './durations.ts';
+import { secretWeakness } from './secret-strength.ts';
 
 /** A duration string with a unit, parsed to milliseconds. */
 const duration = z.unknown().transform((value, ctx): number => {
@@ -27,6 +28,9 @@ const duration = z.unknown().transform((value, ctx): number => {
     return z.NEVER;
   }
   return parsed.ms;
+}).meta({
+  // What editors check in the file (config/gateway.schema.json); the transform above says why a value is refused.
+  type: 'string', pattern: `^\\s*${DURATION.source.slice(1, -1)}\\s*$`, description: 'a duration with a unit: ms, s, m, h or d (e.g. "30m")',
 });
 
 /** Ports may come from the environment as text ("${PORT:-8080}"). */
@@ -35,7 +39,11 @@ const port = z.union([z.number(), z.string().regex(/^\d+$/).transform(Number)], 
 
 const booleanish = z.union([z.boolean(), z.enum(['true', 'false']).transform((v) => v === 'true')]);
 
-const secret = (what: string) => z.string().min(16, `${what} must be at least 16 characters`);
+/** Checked for shape as well as length (secret-strength.ts): `passwordpassword` is 16 characters too. */
+const secret = (what: string) => z.string().superRefine((value, ctx) => {
+  const weakness = secretWeakness(value, what);
+  if (weakness !== undefined) ctx.addIssue({ code: 'custom', message: weakness });
+});
 
 const keyName = z.string().min(1, 'a session key name cannot be empty');
 

@@ -4,13 +4,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { testSecret } from '../support/secrets.ts';
+import { deriveMountKeyText } from '#protocol';
 
 const node = process.execPath;
 function cli(args: string[], env: Record<string, string> = {}) {
   const result = spawnSync(node, ['src/main.ts', ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env }, timeout: 15_000 });
   return { code: result.status, out: result.stdout, err: result.stderr };
 }
-const secrets = { SESSION_SECRET: 'c'.repeat(32), SIGNING_SECRET: 's'.repeat(32) };
+const secrets = { SESSION_SECRET: testSecret('c'), SIGNING_SECRET: testSecret('s') };
 
 describe('session-gateway CLI', () => {
   it('--help prints usage and exits 0', () => {
@@ -69,5 +71,39 @@ describe('session-gateway CLI', () => {
     expect(code).toBe(0);
     expect(out).toMatch(/^SESSION_GATEWAY_MOUNT=shop\nSESSION_GATEWAY_KEYS=k1:[A-Za-z0-9_-]{43}\n$/);
     expect(out).not.toContain(secrets.SIGNING_SECRET);
+  });
+
+  it("README's keys command works with only SIGNING_SECRET set (npm run --silent gateway -- keys --mount shop)", () => {
+    const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? tmpdir(), SIGNING_SECRET: secrets.SIGNING_SECRET };
+    const result = spawnSync('npm', ['run', '--silent', 'gateway', '--', 'keys', '--mount', 'shop'], { encoding: 'utf8', env, timeout: 30_000 });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toBe(`SESSION_GATEWAY_MOUNT=shop\nSESSION_GATEWAY_KEYS=k1:${deriveMountKeyText(secrets.SIGNING_SECRET, 'shop')}\n`);
+  });
+
+  it('keys ignores every setting but signing.keys and mounts[].name (unset variables, a bad upstream, a bad duration)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sgw-cli-'));
+    const file = join(dir, 'keys.yaml');
+    writeFileSync(file, 'session:\n  secrets: ["${SESSION_SECRET}"]\n  idleTimeout: 0s\nstore: { redis: { url: "${REDIS_URL}" } }\n'
+      + 'signing:\n  keys: [{ id: new, secret: "${SIGNING_SECRET}" }, { id: old, secret: "${OLD_SIGNING_SECRET}" }]\n'
+      + 'mounts:\n  - { name: shop, prefix: /shop, upstream: "${SHOP_URL}" }\n  - { name: blog, prefix: nope }\n');
+    const { code, out, err } = cli(['keys', '--mount', 'blog', '--config', file], { SIGNING_SECRET: secrets.SIGNING_SECRET, OLD_SIGNING_SECRET: 'o'.repeat(32) });
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    expect(out).toBe(`SESSION_GATEWAY_MOUNT=blog\nSESSION_GATEWAY_KEYS=new:${deriveMountKeyText(secrets.SIGNING_SECRET, 'blog')},old:${deriveMountKeyText('o'.repeat(32), 'blog')}\n`);
+  });
+
+  it('keys names what it needs and lacks: the signing secret, the mount, --mount itself', () => {
+    const noSecret = cli(['keys', '--mount', 'shop'], {});
+    expect(noSecret.code).toBe(2);
+    expect(noSecret.err).toContain('signing.keys[0].secret: environment variable SIGNING_SECRET is not set');
+    expect(noSecret.err).not.toContain('SESSION_SECRET');
+    const unknown = cli(['keys', '--mount', 'cart'], { SIGNING_SECRET: secrets.SIGNING_SECRET });
+    expect(unknown.code).toBe(2);
+    expect(unknown.err).toMatch(/^keys: config\/gateway\.yaml has no mount named "cart" \(mounts: shop, blog(, [\w.-]+)*\)\n$/);
+    const noMount = cli(['keys'], { SIGNING_SECRET: secrets.SIGNING_SECRET });
+    expect(noMount.code).toBe(2);
+    expect(noMount.err).toContain('keys: --mount NAME is required');
+    expect(noMount.out).toBe('');
   });
 });

@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { NODE, writeConfig } from './ops-process.ts';
+import { testSecret } from '../support/secrets.ts';
 
 function cli(args: string[], env: Record<string, string> = {}) {
   const result = spawnSync(NODE, ['src/main.ts', ...args], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', ...env }, timeout: 15_000 });
@@ -15,9 +16,9 @@ function cli(args: string[], env: Record<string, string> = {}) {
 
 const valid = (overrides: Record<string, unknown> = {}) => ({
   listen: { host: '127.0.0.1', port: 0 },
-  session: { secrets: ['c'.repeat(32)] },
+  session: { secrets: [testSecret('c')] },
   store: { redis: { url: 'redis://127.0.0.1:1' } }, // nothing listens there: --check must not care
-  signing: { keys: [{ id: 'k1', secret: 's'.repeat(32) }] },
+  signing: { keys: [{ id: 'k1', secret: testSecret('s') }] },
   mounts: [
     { name: 'shop', prefix: '/shop', upstream: 'http://127.0.0.1:3001' },
     { name: 'admin', prefix: '/shop/admin', upstream: 'http://127.0.0.1:3003', session: false },
@@ -65,8 +66,8 @@ describe('--check', () => {
     expect(out).toContain('store redis');
     expect(out.indexOf('/shop/admin')).toBeLessThan(out.indexOf('/shop     '));
     expect(out).toMatch(/\/shop\/admin\s+→ http:\/\/127\.0\.0\.1:3003\s+name=admin .* session=off/);
-    expect(out).not.toContain('s'.repeat(32));
-    expect(out).not.toContain('c'.repeat(32));
+    expect(out).not.toContain(testSecret('s'));
+    expect(out).not.toContain(testSecret('c'));
   });
 
   it('reads the config path from SESSION_GATEWAY_CONFIG', () => {

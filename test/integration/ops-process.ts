@@ -1,6 +1,6 @@
 /**
- * The real gateway as a child process, for the ops tests: `node_modules/.bin/node
- * src/main.ts --config <tmp yaml>`, its JSON log lines collected, signals sent to it.
+ * The real gateway as a child process, for the ops tests: `node src/main.ts --config
+ * <tmp yaml>` on the Node that runs the tests, its JSON log lines collected, signals sent to it.
  * Each process is killed by the test that started it (stopAll in afterEach).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 
-export const NODE = join(process.cwd(), 'node_modules/.bin/node');
+// The Node running the tests: under npm test the pinned one; .ci/run also runs the suite
+// on the other supported major, and the gateway must then run on that one too.
+export const NODE = process.execPath;
 
 export interface GatewayProcess {
   child: ChildProcess;

@@ -1,7 +1,7 @@
 /**
  * Graceful shutdown of the real process: SIGTERM/SIGINT stop accepting, let in-flight
  * requests finish within listen.shutdownGrace, then close upstream agents and Redis and
- * exit 0. Everything is the real CLI (node_modules/.bin/node src/main.ts --config ...).
+ * exit 0. Everything is the real CLI (node src/main.ts --config ...).
  */
 import { createServer, request, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';

@@ -193,3 +193,28 @@ describe('redis store: the user index does not grow forever', () => {
     expect(await store.client.zcard(`sgw:${prefix}user:{${user}}`)).toBe(1); // the 50 ended ids are gone from Redis too
   });
 });
+
+describe('memory store: the user index is bounded by the store\'s own bound', () => {
+  it('sessions evicted from the store, or destroyed, leave the index', async () => {
+    const store = new MemorySessionStore(10);
+    opened.push(store);
+    for (let i = 0; i < 25; i++) {
+      await store.create(`s${i}`, '{}', 60_000);
+      await store.indexUser('one-user', `s${i}`, 60_000);
+    }
+    // The store keeps its 10 most recent sessions; the index lists exactly those.
+    expect((await store.sessionsOfUser('one-user')).sort()).toEqual(Array.from({ length: 10 }, (_, i) => `s${i + 15}`).sort());
+    expect(store.indexedSessions).toBe(10);
+    await store.destroy('s20');
+    expect(await store.sessionsOfUser('one-user')).not.toContain('s20');
+    expect(store.indexedSessions).toBe(9);
+  });
+
+  it('ids indexed without a session are bounded too, the least recently indexed going first', async () => {
+    const store = new MemorySessionStore(10);
+    opened.push(store);
+    for (let i = 0; i < 1000; i++) await store.indexUser(`user-${i % 3}`, `x${i}`, 60_000);
+    expect(store.indexedSessions).toBe(10);
+    expect((await store.sessionsOfUser('user-0')).length + (await store.sessionsOfUser('user-1')).length + (await store.sessionsOfUser('user-2')).length).toBe(10);
+  });
+});

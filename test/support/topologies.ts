@@ -8,9 +8,9 @@
  * each wait has a deadline and throws with what it saw.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
@@ -264,7 +264,8 @@ const MAX_KEPT_LOG_LINES = 2000;
 const parseLogLine = (line: string): Record<string, any> => {
   try { return JSON.parse(line); } catch { return { raw: line }; }
 };
-export const NODE_24 = existsSync(resolve('node_modules/.bin/node')) ? resolve('node_modules/.bin/node') : process.execPath;
+// The Node running the tests (npm test: the pinned one; .ci/run: each supported major).
+const GATEWAY_NODE = process.execPath;
 
 /**
  * Runs the real CLI with `config` (a plain object, written as YAML to a temp file) and
@@ -274,7 +275,7 @@ export async function startGatewayProcess(config: Record<string, any>, options: 
   const dir = tempDir('gateway');
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, stringify(config));
-  const child = track(spawn(NODE_24, [...GATEWAY_NODE_FLAGS, 'src/main.ts', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } }));
+  const child = track(spawn(GATEWAY_NODE, [...GATEWAY_NODE_FLAGS, 'src/main.ts', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } }));
   const logs: Array<Record<string, any>> = [];
   const keep = (line: string) => {
     logs.push(parseLogLine(line));

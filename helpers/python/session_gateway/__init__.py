@@ -1,6 +1,7 @@
 """Backend helper for session-gateway, protocol v3 (docs/PROTOCOL.md).
 
-Standard library only (Python >= 3.9). It verifies the request token the gateway
+Standard library only (Python >= 3.9). WSGI middleware here (SessionGatewayMiddleware),
+ASGI 3 middleware in session_gateway.asgi (SessionGatewayASGIMiddleware, also exported here). It verifies the request token the gateway
 sends in ``X-Session-Gateway-Token`` together with the request's nonce, sent beside
 it in ``X-Session-Gateway-Rid``, and builds the signed write-back a backend answers
 with in ``X-Session-Gateway-Write``.
@@ -31,12 +32,14 @@ except ImportError:  # pragma: no cover - depends on the machine
     _InvalidSignature = None
 
 __all__ = [
-    "ENVIRON_KEY", "ENVIRON_ERROR_KEY", "EDDSA_AVAILABLE", "ERROR_CODES",
-    "PROTOCOL_VERSION", "RID_HEADER", "TOKEN_HEADER", "WRITE_HEADER",
-    "Session", "SessionGatewayError", "SessionGatewayMiddleware",
-    "build_write_back", "derive_mount_key", "keys_from_env",
+    "ENVIRON_KEY", "ENVIRON_ERROR_KEY", "ENVIRON_PREFIX_KEY", "EDDSA_AVAILABLE", "ERROR_CODES",
+    "PREFIX_HEADER", "PROTOCOL_VERSION", "RID_HEADER", "TOKEN_HEADER", "WRITE_HEADER",
+    "Session", "SessionGatewayError", "SessionGatewayMiddleware", "SessionGatewayASGIMiddleware",
+    "build_write_back", "derive_mount_key", "keys_from_env", "prefix_from",
     "public_keys_from_jwks", "verify_token",
 ]
+
+__version__ = "3.0.0"
 
 PROTOCOL_VERSION = 3
 TOKEN_HEADER = "X-Session-Gateway-Token"
@@ -53,6 +56,10 @@ EDDSA_AVAILABLE = _Ed25519PublicKey is not None
 ENVIRON_KEY = "session_gateway.session"
 #: Where the WSGI middleware puts the SessionGatewayError when verification failed.
 ENVIRON_ERROR_KEY = "session_gateway.error"
+#: Where the middleware puts the mount's public path prefix ("" when none), with or without a session.
+ENVIRON_PREFIX_KEY = "session_gateway.prefix"
+#: The mount's public path prefix, sent by the gateway (e.g. "/shop" for a stripPrefix mount).
+PREFIX_HEADER = "X-Forwarded-Prefix"
 
 ERROR_CODES = (
     "missing", "malformed", "unsupported_version", "unsupported_algorithm",
@@ -91,6 +98,10 @@ _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 # 16 random bytes in base64url (PROTOCOL.md §4.3 step 11); used with fullmatch, since
 # re's "$" would also accept a trailing newline.
 _RID = re.compile(r"[A-Za-z0-9_-]{22}")
+# Segments of RFC 3986 path characters, no trailing "/": "//evil.example" or a value with
+# CR/LF must never start a redirect, so anything else counts as no prefix.
+_CLEAN_PREFIX = re.compile(r"(?:/[A-Za-z0-9\-._~!$&'()*+,;=:@%]+)+")
+_PREFIX_NAMES = ("x-forwarded-prefix", "http-x-forwarded-prefix")
 _FROM_HEADERS = object()  # verify_token's rid default: read it from the headers mapping
 _MAX_SAFE_INT = 2**53 - 1  # the reference checks Number.isSafeInteger
 
@@ -356,6 +367,26 @@ def _rid_from(headers):
     return found[0] if len(found) == 1 else ", ".join(str(v) for v in found)
 
 
+def prefix_from(headers):
+    """The mount's public path prefix from X-Forwarded-Prefix in a headers mapping or WSGI environ.
+
+    "" when absent, "/", repeated, or not a clean absolute path (so that ``url_for`` can
+    never build an open redirect); a trailing "/" is dropped: "/shop/" -> "/shop".
+    """
+    found = [_rid_text(value) for name, value in headers.items()
+             if isinstance(name, str) and name.lower().replace("_", "-") in _PREFIX_NAMES]
+    if len(found) != 1 or not isinstance(found[0], str):
+        return ""
+    value = found[0][:-1] if len(found[0]) > 1 and found[0].endswith("/") else found[0]
+    return value if _CLEAN_PREFIX.fullmatch(value) else ""
+
+
+def _join_prefix(prefix, path):
+    if not isinstance(path, str) or not path.startswith("/") or path.startswith(("//", "/\\")):
+        raise ValueError(f"url_for({path!r}): expected a path on this host, starting with a single '/'")
+    return prefix + path
+
+
 def verify_token(value_or_headers, rid=_FROM_HEADERS, *, mount, keys, alg="HS256", now=None,
                  skew=DEFAULT_SKEW_SECONDS):
     """Verifies what the gateway sent with a request and returns a Session, or raises SessionGatewayError.
@@ -391,7 +422,10 @@ def verify_token(value_or_headers, rid=_FROM_HEADERS, *, mount, keys, alg="HS256
     now = int(time.time()) if now is None else now
     claims = _claims(payload, mount, now, skew)
     claims["rid"] = _check_rid(rid)
-    return Session(claims, kid=kid)
+    session = Session(claims, kid=kid)
+    if not _is_value(value_or_headers):
+        session.prefix = prefix_from(value_or_headers)
+    return session
 
 
 # --- the session and the changes a backend asks for -------------------------------
@@ -422,6 +456,7 @@ class Session:
     ``revoke_user()``; atomically (PROTOCOL.md §6.4, parallel requests all count):
     ``incr(key, by=1)``, ``add(key, *members)``, ``remove(key, *members)``. The
     middleware turns them into the write-back header.
+    Links: ``prefix`` (the mount's public path prefix, "" when none), ``url_for(path)``.
     """
 
     def __init__(self, claims, kid=None):
@@ -435,6 +470,7 @@ class Session:
         self.abs_exp = claims["absExp"]
         self.data_omitted = claims["dataOmitted"]
         self.kid = kid  # which key signed the token; write-backs reuse it when they can
+        self.prefix = ""  # from X-Forwarded-Prefix, when verified from a headers mapping
         self._pending = {}  # key -> new value, None meaning delete
         self._ops = {op: {} for op in OPERATIONS}  # op -> key -> amount (incr) or list of members
         self._regenerate = False
@@ -452,6 +488,13 @@ class Session:
                 "dataOmitted": self.data_omitted}
 
     # reading
+
+    def url_for(self, path):
+        """The public URL path of ``path`` (as this backend sees it): ``prefix + path``.
+
+        Use it for redirects and links: behind a stripPrefix mount "/" is "/shop/".
+        """
+        return _join_prefix(self.prefix, path)
 
     def get(self, key, default=None):
         """The value as this request sees it: its own pending changes first."""
@@ -655,20 +698,8 @@ def build_write_back(session, key_id, key, set=None, regenerate=False, destroy=F
 # --- WSGI middleware --------------------------------------------------------------
 
 
-class SessionGatewayMiddleware:
-    """Verifies the token and the rid header and puts the Session in environ["session_gateway.session"].
-
-    Changes the app asks for (session.set/delete/regenerate/destroy/revoke_user)
-    before it calls start_response become the X-Session-Gateway-Write header.
-
-    A missing or bad token, or a missing or malformed X-Session-Gateway-Rid header
-    (``malformed``), is logged to wsgi.errors with its code; the app then gets
-    environ["session_gateway.session"] = None and the error in
-    environ["session_gateway.error"], and decides (treat as anonymous, or answer 401).
-
-    ``mount``/``keys`` default to keys_from_env(). With ``alg="EdDSA"``, ``keys`` are
-    the public keys and ``write_keys`` the derived mount keys (write-backs are HS256).
-    """
+class _GatewayMiddleware:
+    """What the WSGI and ASGI middlewares share: the keys, verifying a request, signing its write-back."""
 
     def __init__(self, app, *, mount=None, keys=None, alg="HS256", write_keys=None,
                  skew=DEFAULT_SKEW_SECONDS, clock=time.time):
@@ -686,6 +717,39 @@ class SessionGatewayMiddleware:
         self.skew = skew
         self.clock = clock
 
+    def _verify(self, headers):
+        """(session, None) for a verified request, else (None, the SessionGatewayError)."""
+        try:
+            return verify_token(headers, mount=self.mount, keys=self.keys, alg=self.alg,
+                                now=int(self.clock()), skew=self.skew), None
+        except SessionGatewayError as error:
+            return None, error
+
+    def _write_back(self, session):
+        """The write-back header's value for the session's changes; None when nothing changed."""
+        changes = session.changes()
+        if changes is None:
+            return None
+        kid = session.kid if session.kid in self.write_keys else next(iter(self.write_keys))
+        return build_write_back(session, kid, self.write_keys[kid], **changes)
+
+
+class SessionGatewayMiddleware(_GatewayMiddleware):
+    """Verifies the token and the rid header and puts the Session in environ["session_gateway.session"].
+
+    Changes the app asks for (session.set/delete/regenerate/destroy/revoke_user)
+    before it calls start_response become the X-Session-Gateway-Write header.
+
+    A missing or bad token, or a missing or malformed X-Session-Gateway-Rid header
+    (``malformed``), is logged to wsgi.errors with its code; the app then gets
+    environ["session_gateway.session"] = None and the error in
+    environ["session_gateway.error"], and decides (treat as anonymous, or answer 401).
+    environ["session_gateway.prefix"] is the mount's public path prefix either way.
+
+    ``mount``/``keys`` default to keys_from_env(). With ``alg="EdDSA"``, ``keys`` are
+    the public keys and ``write_keys`` the derived mount keys (write-backs are HS256).
+    """
+
     def __call__(self, environ, start_response):
         session = self._session(environ)
 
@@ -698,15 +762,12 @@ class SessionGatewayMiddleware:
         return self.app(environ, start_response_with_write_back)
 
     def _session(self, environ):
-        try:
-            session = verify_token(environ, mount=self.mount, keys=self.keys, alg=self.alg,
-                                   now=int(self.clock()), skew=self.skew)
-        except SessionGatewayError as error:
-            environ[ENVIRON_ERROR_KEY] = error
-            environ[ENVIRON_KEY] = None
-            self._log(environ, f"session-gateway: token refused ({error.code}): {error.message}")
-            return None
+        environ[ENVIRON_PREFIX_KEY] = prefix_from(environ)
+        session, error = self._verify(environ)
         environ[ENVIRON_KEY] = session
+        if error is not None:
+            environ[ENVIRON_ERROR_KEY] = error
+            self._log(environ, f"session-gateway: token refused ({error.code}): {error.message}")
         return session
 
     def _with_write_back(self, environ, session, headers):
@@ -714,15 +775,14 @@ class SessionGatewayMiddleware:
         kept = [(n, v) for n, v in headers if n.lower() != _WRITE_NAME]
         if len(kept) != len(headers):
             self._log(environ, "session-gateway: removed an X-Session-Gateway-Write header set by the app")
-        headers = kept
-        changes = session.changes()
-        if changes is not None:
-            kid = session.kid if session.kid in self.write_keys else next(iter(self.write_keys))
-            headers.append((WRITE_HEADER, build_write_back(session, kid, self.write_keys[kid], **changes)))
-        return headers
+        value = self._write_back(session)
+        return kept if value is None else kept + [(WRITE_HEADER, value)]
 
     @staticmethod
     def _log(environ, line):
         stream = environ.get("wsgi.errors")
         if stream is not None:
             stream.write(line + "\n")
+
+
+from .asgi import SessionGatewayASGIMiddleware  # noqa: E402 (it builds on the names above)

@@ -1,6 +1,6 @@
 /**
  * expressMiddleware in a real Express 5 app on 127.0.0.1, driven by real HTTP requests
- * carrying tokens signed by src/protocol.
+ * carrying tokens signed by the protocol code (#protocol).
  */
 import { createServer } from 'node:http';
 import { Readable } from 'node:stream';

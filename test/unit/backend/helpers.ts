@@ -1,6 +1,6 @@
 /**
  * Shared fixtures for the backend helper's tests: keys derived the way the gateway
- * derives them, tokens signed by src/protocol, and real servers on 127.0.0.1.
+ * derives them, tokens signed by the protocol code (#protocol), and real servers on 127.0.0.1.
  */
 import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';

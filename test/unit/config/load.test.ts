@@ -6,10 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../../../src/config/load.ts';
+import { testSecret } from '../../support/secrets.ts';
 
 const valid = () => ({
-  session: { secrets: ['0123456789abcdef0123'] },
-  signing: { keys: [{ id: 'k1', secret: 'fedcba9876543210fedcba' }] },
+  session: { secrets: [testSecret('cookie')] },
+  signing: { keys: [{ id: 'k1', secret: testSecret('signing') }] },
   mounts: [{ name: 'shop', prefix: '/shop', upstream: 'http://127.0.0.1:3001' }],
 });
 
@@ -43,7 +44,7 @@ describe('a valid config', () => {
 
   it('the shipped config/gateway.yaml is valid with its two secrets set', async () => {
     const { loadConfigFile } = await import('../../../src/config/load.ts');
-    const config = loadConfigFile('config/gateway.yaml', { SESSION_SECRET: 'x'.repeat(32), SIGNING_SECRET: 'y'.repeat(32) });
+    const config = loadConfigFile('config/gateway.yaml', { SESSION_SECRET: testSecret('x'), SIGNING_SECRET: testSecret('y') });
     expect(config.mounts.map((m) => m.name)).toEqual(['shop', 'blog', 'home']);
     expect(config.store.redis?.url).toBe('');
   });
@@ -90,7 +91,7 @@ describe('every problem is reported, each with its path', () => {
     });
     expect(found).toEqual(expect.arrayContaining([
       'listen.port: expected a port number',
-      'session.secrets[0]: a cookie secret must be at least 16 characters',
+      'session.secrets[0]: a cookie secret must be at least 16 characters; generate one with `openssl rand -base64 32`',
       'session.idleTimout: unknown key',
       'signing.keys: give at least one signing key',
       'mounts[0].name: use letters, digits, "_", "-" or ".", up to 63 characters',
@@ -154,7 +155,7 @@ describe('every problem is reported, each with its path', () => {
   });
 
   it('refuses EdDSA without Ed25519 keys, and two Redis topologies at once', () => {
-    const found = problems({ ...valid(), signing: { algorithm: 'EdDSA', keys: [{ id: 'k1', secret: 'x'.repeat(20) }] }, store: { redis: { url: 'redis://a', cluster: [{ host: 'a', port: 1 }] } } });
+    const found = problems({ ...valid(), signing: { algorithm: 'EdDSA', keys: [{ id: 'k1', secret: testSecret('x') }] }, store: { redis: { url: 'redis://a', cluster: [{ host: 'a', port: 1 }] } } });
     expect(found).toEqual([
       'signing.keys[0].privateKey: required with algorithm EdDSA (an Ed25519 private key in PEM)',
       'store.redis: give one of url, sentinels or cluster, not url and cluster',

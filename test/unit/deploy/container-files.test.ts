@@ -17,6 +17,7 @@ import { configArg, copySourceFor, dockerfileRules, finalCommand, type Dockerfil
 import { dockerignoreRules, type DockerignoreInput } from './dockerignore-checks.ts';
 import { isIgnored, parseDockerignore } from './dockerignore.ts';
 import { runRules } from './rules.ts';
+import { testSecret } from '../../support/secrets.ts';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -30,10 +31,10 @@ function parseYaml(text: string, file: string): unknown {
   return doc.toJS();
 }
 
-const packageJson = JSON.parse(read('package.json')) as { engines?: { node?: string } };
+const packageJson = JSON.parse(read('package.json')) as { engines?: { node?: string }; devDependencies?: { node?: string } };
 const dockerfile = parseDockerfile(read('Dockerfile'));
 const ignore = parseDockerignore(read('.dockerignore'));
-const dockerfileInput: DockerfileInput = { dockerfile, enginesNode: packageJson.engines?.node, exists, ignore };
+const dockerfileInput: DockerfileInput = { dockerfile, enginesNode: packageJson.engines?.node, pinnedNode: packageJson.devDependencies?.node, exists, ignore };
 const composeInput: ComposeInput = { compose: parseYaml(read('docker-compose.yml'), 'docker-compose.yml'), dockerfile, exists, isGitIgnored };
 const dockerignoreInput: DockerignoreInput = { rules: ignore, gitignore: read('.gitignore') };
 
@@ -46,7 +47,7 @@ describe('Dockerfile', () => {
     const final = dockerfile.stages.at(-1)!;
     const source = copySourceFor(dockerfile, final, configArg(finalCommand(dockerfile)) ?? '');
     expect(source, 'the final stage\'s --config file is not copied from the repository').toBeDefined();
-    const env = { ...stageEnv(dockerfile, final), SESSION_SECRET: 's'.repeat(32), SIGNING_SECRET: 'k'.repeat(32) };
+    const env = { ...stageEnv(dockerfile, final), SESSION_SECRET: testSecret('s'), SIGNING_SECRET: testSecret('k') };
     const { listen } = parseConfig(read(source!), source!, env);
     expect({ host: listen.host, port: listen.port }, `${source} under the image's ENV must listen where EXPOSE and HEALTHCHECK expect`)
       .toEqual({ host: '0.0.0.0', port: 8080 });
@@ -73,7 +74,7 @@ describe('config/gateway.compose.yaml', () => {
   const services = (composeInput.compose as { services: Record<string, unknown> }).services;
 
   it('is valid under the gateway\'s own config loader, secrets taken from the environment', () => {
-    const env = { SESSION_SECRET: 's'.repeat(32), SIGNING_SECRET: 'k'.repeat(32), REDIS_URL: 'redis://redis:6379' };
+    const env = { SESSION_SECRET: testSecret('s'), SIGNING_SECRET: testSecret('k'), REDIS_URL: 'redis://redis:6379' };
     const loaded = parseConfig(read('config/gateway.compose.yaml'), 'config/gateway.compose.yaml', env);
     expect(loaded.store.redis?.url).toBe(env.REDIS_URL);
     expect(loaded.signing.keys[0]?.secret).toBe(env.SIGNING_SECRET);
@@ -212,6 +213,19 @@ services:
       'final stage #0 (line 1) does not EXPOSE 8080 (exposes: nothing)',
       'CMD on line 10 is in shell form; /bin/sh would not pass SIGTERM on to node, so use a JSON array',
       'the final stage\'s command "node src/main.ts" passes no --config <path>',
+    ]);
+  });
+
+  it('with two supported Node majors, the image builds on the pinned one', () => {
+    const on = (image: string) => parseDockerfile(`FROM ${image} AS deps\nRUN npm ci --omit=dev\nFROM ${image}\nCOPY --from=deps /app/node_modules ./node_modules\n`);
+    const input = { enginesNode: '^24.0.0 || ^26.0.0', pinnedNode: '26.10.0', exists, ignore };
+    const rule = dockerfileRules.filter((r) => r.name.startsWith('final stage builds on the pinned Node major'));
+    expect(runRules(rule, { ...input, dockerfile: on('node:26-bookworm-slim') })).toEqual([]);
+    expect(runRules(rule, { ...input, dockerfile: on('node:24-bookworm-slim') })).toEqual([
+      'final stage #1 (line 3) builds on "node:24-bookworm-slim" (Node 24); the pinned "node" devDependency is 26.10.0 (Node 26)',
+    ]);
+    expect(runRules(rule, { ...input, dockerfile: on('node:25-slim') })).toEqual([
+      'final stage #1 (line 3) builds on "node:25-slim" (Node 25); package.json engines.node "^24.0.0 || ^26.0.0" requires Node 24 or 26',
     ]);
   });
 

@@ -11,6 +11,8 @@ export interface DockerfileInput {
   dockerfile: Dockerfile;
   /** package.json "engines.node". */
   enginesNode: string | undefined;
+  /** package.json devDependencies "node": the exact Node that npm scripts and the image run. */
+  pinnedNode?: string | undefined;
   /** Whether a path relative to the repository root exists. */
   exists(path: string): boolean;
   ignore: IgnoreRule[];
@@ -27,6 +29,12 @@ export function engineMajor(range: string): number | undefined {
   const span = /^>=\s*(\d+)(?:\.0)*\s+<\s*(\d+)(?:\.0)*$/.exec(text);
   if (span && Number(span[2]) === Number(span[1]) + 1) return Number(span[1]);
   return undefined;
+}
+
+/** The Node majors a package.json engines range allows, one per "||" alternative: "^24.0.0 || ^26.0.0" → [24, 26]. */
+export function engineMajors(range: string): number[] | undefined {
+  const majors = range.split('||').map(engineMajor);
+  return majors.every((m) => m !== undefined) ? majors as number[] : undefined;
 }
 
 /** The Node major of an official node image reference ("node:24-bookworm-slim" → 24). */
@@ -68,13 +76,17 @@ export const dockerfileRules: ReadonlyArray<Rule<DockerfileInput>> = [
       `the Dockerfile has ${dockerfile.stages.length} stage(s); expected at least 2: a deps stage running "npm ci --omit=dev" and a final runtime stage`,
     ],
   },
-  onFinal('final stage builds on the Node major of package.json engines.node', (stage, { enginesNode }) => {
-    const want = enginesNode === undefined ? undefined : engineMajor(enginesNode);
-    if (want === undefined) return [`package.json engines.node ${JSON.stringify(enginesNode)} does not name a single Node major (e.g. ">=24 <25")`];
+  onFinal('final stage builds on the pinned Node major, one package.json engines.node allows', (stage, { enginesNode, pinnedNode }) => {
+    const allowed = enginesNode === undefined ? undefined : engineMajors(enginesNode);
+    if (allowed === undefined) return [`package.json engines.node ${JSON.stringify(enginesNode)} does not name Node majors (e.g. ">=24 <25" or "^24.0.0 || ^26.0.0")`];
     const got = imageNodeMajor(stage.baseImage);
     if (got === undefined) return [`final ${describeStage(stage)} builds on "${stage.baseImage}", which is not an official node:<major> image`];
-    return got === want ? [] : [
-      `final ${describeStage(stage)} builds on "${stage.baseImage}" (Node ${got}); package.json engines.node "${enginesNode}" requires Node ${want}`,
+    if (!allowed.includes(got)) {
+      return [`final ${describeStage(stage)} builds on "${stage.baseImage}" (Node ${got}); package.json engines.node "${enginesNode}" requires Node ${allowed.join(' or ')}`];
+    }
+    const pinned = pinnedNode === undefined ? undefined : Number(/^\d+/.exec(pinnedNode)?.[0]);
+    return pinned === undefined || pinned === got ? [] : [
+      `final ${describeStage(stage)} builds on "${stage.baseImage}" (Node ${got}); the pinned "node" devDependency is ${pinnedNode} (Node ${pinned})`,
     ];
   }),
   onFinal('final stage runs as a non-root user', (stage, { dockerfile }) => {

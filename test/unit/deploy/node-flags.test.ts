@@ -36,6 +36,9 @@ describe('the gateway is started with its Node flags everywhere', () => {
     expect(capped.stderr).toBe('');
     const uncapped = run({});
     expect(Number(capped.stdout)).toBeLessThanOrEqual(3 * 8 * 1024 * 1024);
-    expect(Number(uncapped.stdout)).toBeGreaterThan(Number(capped.stdout));
+    // Node 24's V8 grows the new space to 32 MB here and the flag halves it; Node 26's
+    // already stops at 16 MB (src/node-flags.ts), so there the flag changes nothing.
+    if (process.versions.node.startsWith('24.')) expect(Number(uncapped.stdout)).toBeGreaterThan(Number(capped.stdout));
+    else expect(Number(uncapped.stdout)).toBeGreaterThanOrEqual(Number(capped.stdout));
   });
 });

@@ -10,11 +10,12 @@ import { ConfigError, parseConfig, type FrozenConfig } from '../../../src/config
 import type { Gateway } from '../../../src/gateway.ts';
 import { FORCE_EXIT_MARGIN_MS, handleSignals, reloadFromSource } from '../../../src/ops/lifecycle.ts';
 import { createLogger } from '../../../src/ops/logger.ts';
+import { testSecret } from '../../support/secrets.ts';
 
 const config = (grace = '1s', level = 'info') => parseConfig(stringify({
   listen: { shutdownGrace: grace },
-  session: { secrets: ['c'.repeat(32)] },
-  signing: { keys: [{ id: 'k1', secret: 's'.repeat(32) }] },
+  session: { secrets: [testSecret('c')] },
+  signing: { keys: [{ id: 'k1', secret: testSecret('s') }] },
   logging: { level },
   mounts: [{ name: 'shop', prefix: '/shop', upstream: 'http://127.0.0.1:3001' }],
 }), 'test', {});

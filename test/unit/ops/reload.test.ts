@@ -3,12 +3,13 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../../src/config/load.ts';
 import { mountRoutes, RESTART_ONLY_SETTINGS, summariseReload, withoutCredentials } from '../../../src/ops/reload.ts';
+import { testSecret } from '../../support/secrets.ts';
 
 const base = {
   listen: { host: '127.0.0.1', port: 8080 },
-  session: { secrets: ['c'.repeat(32)] },
+  session: { secrets: [testSecret('c')] },
   store: { memory: { maxSessions: 10 } },
-  signing: { keys: [{ id: 'k1', secret: 's'.repeat(32) }] },
+  signing: { keys: [{ id: 'k1', secret: testSecret('s') }] },
   mounts: [
     { name: 'shop', prefix: '/shop', upstream: 'http://127.0.0.1:3001' },
     { name: 'blog', prefix: '/blog', upstream: 'http://127.0.0.1:3002' },
@@ -23,7 +24,7 @@ describe('summariseReload', () => {
 
   it('names mounts added, removed and changed, and the new key ids newest first', () => {
     const next = config({
-      signing: { keys: [{ id: 'k2', secret: 't'.repeat(32) }, { id: 'k1', secret: 's'.repeat(32) }] },
+      signing: { keys: [{ id: 'k2', secret: testSecret('t') }, { id: 'k1', secret: testSecret('s') }] },
       mounts: [
         { name: 'shop', prefix: '/shop', upstream: 'http://127.0.0.1:3001', timeout: '5s' },
         { name: 'docs', prefix: '/docs', upstream: 'http://127.0.0.1:3003' },
@@ -39,7 +40,7 @@ describe('summariseReload', () => {
   });
 
   it('never returns a secret', () => {
-    const next = config({ session: { secrets: ['n'.repeat(32)] }, signing: { keys: [{ id: 'k9', secret: 'z'.repeat(32) }] } });
+    const next = config({ session: { secrets: [testSecret('n')] }, signing: { keys: [{ id: 'k9', secret: testSecret('z') }] } });
     const text = JSON.stringify(summariseReload(config(), next));
     expect(text).not.toMatch(/n{16}|z{16}|s{16}|c{16}/);
   });

@@ -11,15 +11,16 @@ import { buildPathState } from '../../../src/path/state.ts';
 import { newContext, type PathState, type RequestContext } from '../../../src/path/context.ts';
 import { buildRuntime } from '../../../src/runtime.ts';
 import { MemorySessionStore } from '../../../src/session/memory-store.ts';
+import { testSecret } from '../../support/secrets.ts';
 
-export const SIGNING_SECRET = 's'.repeat(32);
+export const SIGNING_SECRET = testSecret('s');
 
 export function testConfig(mounts: object[] = [
   { name: 'shop', prefix: '/shop', upstream: 'http://127.0.0.1:9', read: ['user'], write: ['user'] },
   { name: 'static', prefix: '/static', upstream: 'http://127.0.0.1:9', session: false, websocket: false },
 ]) {
   return parseConfig(stringify({
-    session: { secrets: ['c'.repeat(32)] },
+    session: { secrets: [testSecret('c')] },
     store: { memory: { maxSessions: 100 } },
     signing: { keys: [{ id: 'k1', secret: SIGNING_SECRET }] },
     mounts,

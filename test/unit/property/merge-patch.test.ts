@@ -1,5 +1,5 @@
 /**
- * applyMergePatch (src/protocol/merge-patch.ts) against RFC 7396: its §2 algorithm stated
+ * applyMergePatch (packages/backend/src/protocol/merge-patch.ts) against RFC 7396: its §2 algorithm stated
  * as properties, the examples of its Appendix A, and the guards a patch from a backend needs.
  */
 import fc from 'fast-check';

@@ -1,5 +1,5 @@
 /**
- * Properties of the header codec (src/protocol): request tokens and write-backs survive a
+ * Properties of the header codec (packages/backend/src/protocol): request tokens and write-backs survive a
  * build → verify round trip unchanged, any change to what is signed is refused, and
  * base64url decoding is strict.
  */

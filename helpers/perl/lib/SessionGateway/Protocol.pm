@@ -1,14 +1,3 @@
-package SessionGateway::Error;
-# A protocol error: ->code is exactly one of docs/PROTOCOL.md §7's codes.
-use strict;
-use warnings;
-use overload '""' => sub { $_[0]->{code} . ': ' . $_[0]->{message} }, fallback => 1;
-
-sub new { my ($class, $code, $message) = @_; bless { code => $code, message => $message }, $class }
-sub code    { $_[0]->{code} }
-sub message { $_[0]->{message} }
-sub throw   { my $class = shift; die $class->new(@_) }
-
 package SessionGateway::Protocol;
 # session-gateway wire protocol v3 (docs/PROTOCOL.md) for Perl backends, on core
 # modules only: verify the X-Session-Gateway-Token and X-Session-Gateway-Rid a request
@@ -25,13 +14,14 @@ use JSON::PP ();
 use MIME::Base64 qw(encode_base64url decode_base64url);
 use Scalar::Util qw(blessed);
 use Exporter 'import';
+use SessionGateway::Error;
 
 our $VERSION = '3.000';
 our @EXPORT_OK = qw(
   PROTOCOL_VERSION TOKEN_HEADER RID_HEADER WRITE_HEADER DEFAULT_SKEW MAX_WRITE_BACK_BYTES OPERATIONS
   verify_token rid_from build_write_back derive_mount_key keys_from_env normalise_keys
   public_keys_from_jwks merge_diff same_json clone_json eddsa_available
-  b64url_encode b64url_decode
+  b64url_encode b64url_decode prefix_from url_for
 );
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
@@ -55,6 +45,9 @@ my %TOKEN_NAMES = map { $_ => 1 } qw(x-session-gateway-token http-x-session-gate
 my %RID_NAMES   = map { $_ => 1 } qw(x-session-gateway-rid http-x-session-gateway-rid);
 # PROTOCOL.md §4.3 step 11: 16 random bytes as base64url, 22 characters.
 my $RID_PATTERN = qr/\A[A-Za-z0-9_-]{22}\z/;
+# X-Forwarded-Prefix: segments of RFC 3986 path characters, no trailing "/".
+my %PREFIX_NAMES   = map { $_ => 1 } qw(x-forwarded-prefix http-x-forwarded-prefix);
+my $PREFIX_PATTERN = qr{\A(?:/[A-Za-z0-9\-._~!\$&'()*+,;=:\@%]+)+\z};
 
 my $JSON_IN  = JSON::PP->new->utf8->allow_nonref;
 my $JSON_OUT = JSON::PP->new->utf8->canonical;
@@ -262,6 +255,30 @@ sub rid_from {
   return undef unless ref $from eq 'HASH';
   my @found = _header_values($from, \%RID_NAMES);
   return @found ? join(', ', @found) : undef;
+}
+
+# prefix_from($headers): the mount's public path prefix from X-Forwarded-Prefix in a
+# hashref of headers or a PSGI env (HTTP_X_FORWARDED_PREFIX); '' when absent, '/',
+# repeated, or not a clean absolute path (so url_for can never build an open redirect,
+# e.g. from '//evil.example'); a trailing '/' is dropped.
+sub prefix_from {
+  my ($from) = @_;
+  return '' unless ref $from eq 'HASH';
+  my @found = _header_values($from, \%PREFIX_NAMES);
+  return '' unless @found == 1 && !ref $found[0];
+  (my $prefix = $found[0]) =~ s{(?<=.)/\z}{};
+  return $prefix =~ $PREFIX_PATTERN ? $prefix : '';
+}
+
+# url_for($env, $path): the public URL path of $path (as this app sees it, starting with
+# one '/'): the prefix the middleware put in $env->{'session_gateway.prefix'} (or read
+# from $env), then $path. Behind a stripPrefix mount, url_for($env, '/') is '/shop/'.
+sub url_for {
+  my ($env, $path) = @_;
+  die "session-gateway: url_for(\$env, \$path): \$path must start with a single '/'\n"
+    unless defined $path && !ref $path && $path =~ m{\A/(?![/\\])};
+  my $prefix = ref $env eq 'HASH' && exists $env->{'session_gateway.prefix'} ? $env->{'session_gateway.prefix'} : prefix_from($env);
+  return $prefix . $path;
 }
 
 # verify_token($value_or_headers, mount => 'shop', keys => {kid => key}, rid => $rid,

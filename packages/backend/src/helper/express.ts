@@ -25,7 +25,7 @@ declare global {
       [key: string]: unknown;
     }
     interface Request {
-      /** Set by session-gateway/backend's expressMiddleware (and on res.locals.gatewaySession). */
+      /** Set by @session-gateway/backend's expressMiddleware (and on res.locals.gatewaySession). */
       gatewaySession: GatewaySession<GatewaySessionData>;
     }
   }
@@ -86,7 +86,7 @@ export function expressMiddleware<T extends object = JsonObject>(
     } catch (error) {
       if (!(error instanceof SessionGatewayError)) return next(error);
       if (!(optional && error.status === 401)) return refuse(res, error);
-      session = reader.anonymous(error);
+      session = reader.anonymous(error, req.headers);
     }
     req.gatewaySession = session;
     if (res.locals) res.locals.gatewaySession = session;

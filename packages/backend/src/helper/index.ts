@@ -1,10 +1,10 @@
 /**
- * session-gateway/backend: what a Node backend behind the gateway imports to read the
+ * @session-gateway/backend: what a Node backend behind the gateway imports to read the
  * shared session and change it (docs/PROTOCOL.md). Framework-free core (reader.ts,
  * session.ts), with thin adapters for node:http, Express and Fetch API handlers.
  *
  * @example
- * import { createSessionReader, keysFromEnv, expressMiddleware } from 'session-gateway/backend';
+ * import { createSessionReader, keysFromEnv, expressMiddleware } from '@session-gateway/backend';
  * app.use(expressMiddleware(createSessionReader({ ...keysFromEnv() })));
  */
 export { createSessionReader, type HeaderSource, type SessionReader, type SessionReaderOptions } from './reader.ts';
@@ -18,6 +18,7 @@ export {
   JWKS_UNAVAILABLE, SessionGatewayConfigError, SessionGatewayError, type SessionGatewayErrorCode,
 } from './errors.ts';
 export { RESERVED_KEYS } from './changes.ts';
+export { PREFIX_HEADER } from './prefix.ts';
 export { attachWriteBack } from './node-http.ts';
 export { expressMiddleware, type ExpressMiddlewareOptions } from './express.ts';
 export { withWriteBack } from './fetch.ts';

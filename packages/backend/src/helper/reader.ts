@@ -1,6 +1,6 @@
 /**
  * The reader: built once at start-up from the mount name and keys, it turns a request's
- * headers into a verified GatewaySession. Verification is src/protocol's verifyRequest (token, then nonce);
+ * headers into a verified GatewaySession. Verification is the protocol's verifyRequest (token, then nonce);
  * this module only chooses the keys and the clock and wraps the result.
  */
 import type { IncomingHttpHeaders } from 'node:http';
@@ -11,6 +11,7 @@ import {
 import { fromProtocolError, JWKS_UNAVAILABLE, SessionGatewayConfigError, SessionGatewayError } from './errors.ts';
 import { isJsonWebKeySet, remoteJwks, staticJwks, type JsonWebKeySet, type VerifyingKeySource } from './jwks.ts';
 import { parseMountKeys, type MountKeys } from './keys.ts';
+import { PREFIX_HEADER, prefixFrom } from './prefix.ts';
 import { anonymousSession, verifiedSession, type GatewaySession } from './session.ts';
 
 /**
@@ -59,8 +60,8 @@ export interface SessionReader<T extends object = JsonObject> {
   readAsync<U extends object = T>(headers: HeaderSource): Promise<GatewaySession<U>>;
   /** read() over a Fetch API Request (Hono, Next.js route handlers, Bun, Deno). */
   fromRequest<U extends object = T>(request: Request): GatewaySession<U>;
-  /** The anonymous, unchangeable session that optional mode gives when verification failed. */
-  anonymous<U extends object = T>(error: SessionGatewayError): GatewaySession<U>;
+  /** The anonymous, unchangeable session that optional mode gives when verification failed; `headers` give its prefix. */
+  anonymous<U extends object = T>(error: SessionGatewayError, headers?: HeaderSource): GatewaySession<U>;
   /** Resolves when the verifying keys are held (a remote JWKS is loaded); await it before listening. */
   ready(): Promise<void>;
 }
@@ -91,6 +92,7 @@ function headerFrom(headers: HeaderSource, lowerName: string): string | undefine
 }
 
 const tokenFrom = (headers: HeaderSource) => headerFrom(headers, TOKEN_HEADER);
+const prefixOf = (headers: HeaderSource) => prefixFrom(headerFrom(headers, PREFIX_HEADER));
 
 function keySourceOf(jwks: SessionReaderOptions['jwks'], problems: string[]): VerifyingKeySource | undefined {
   if (jwks === undefined) return undefined;
@@ -161,7 +163,7 @@ export function createSessionReader<T extends object = JsonObject>(options: Sess
     const keys = token ? verifyingKeys() : NO_KEYS;
     try {
       const claims = verifyRequest(token, headerFrom(headers, RID_HEADER), { keys, mount, alg, now: now(), skewSeconds });
-      return verifiedSession<U>(claims, signer);
+      return verifiedSession<U>(claims, signer, prefixOf(headers));
     } catch (error) {
       throw fromProtocolError(error);
     }
@@ -188,8 +190,8 @@ export function createSessionReader<T extends object = JsonObject>(options: Sess
     fromRequest: function fromRequest<U extends object = T>(request: Request) {
       return read<U>(request.headers);
     },
-    anonymous: function anonymous<U extends object = T>(error: SessionGatewayError) {
-      return anonymousSession<U>(mount, error);
+    anonymous: function anonymous<U extends object = T>(error: SessionGatewayError, headers?: HeaderSource) {
+      return anonymousSession<U>(mount, error, headers === undefined ? '' : prefixOf(headers));
     },
     ready: async function ready() {
       await source?.ready();

@@ -9,6 +9,7 @@ import {
 } from '../protocol/index.ts';
 import { isEmptyWriteBack, withFlag, withOperation, withPatch, withSet } from './changes.ts';
 import { SessionGatewayError } from './errors.ts';
+import { joinPrefix } from './prefix.ts';
 
 /**
  * A merge patch over T: members to set (objects merge into what is stored), null to delete.
@@ -52,6 +53,16 @@ export interface GatewaySession<T extends object = JsonObject> {
   /** Token issue and expiry times, epoch seconds; null when unverified. */
   readonly iat: number | null;
   readonly exp: number | null;
+  /** The mount's public path prefix from X-Forwarded-Prefix (e.g. "/shop"); "" when the gateway sent none. */
+  readonly prefix: string;
+  /**
+   * The public URL path of a path as this backend sees it: `prefix + path`. Use it for
+   * redirects and links, which the browser resolves against the gateway's URL space.
+   *
+   * @example
+   * res.redirect(req.gatewaySession.urlFor('/'));   // '/shop/' behind a stripPrefix mount
+   */
+  urlFor(path: string): string;
   /** A copy of a top-level value as this response leaves it: the token's data with this request's changes applied. */
   get<K extends keyof T & string>(key: K): T[K] | undefined;
   /**
@@ -103,6 +114,7 @@ interface SessionInit {
   mount: string;
   error: SessionGatewayError | undefined;
   signer: SigningKey | undefined;
+  prefix: string;
 }
 
 class Session<T extends object> implements GatewaySession<T> {
@@ -117,6 +129,7 @@ class Session<T extends object> implements GatewaySession<T> {
   readonly aud: string;
   readonly iat: number | null;
   readonly exp: number | null;
+  readonly prefix: string;
   #signer: SigningKey | undefined;
   #changes: WriteBack = {};
   #header: string | undefined;
@@ -135,7 +148,12 @@ class Session<T extends object> implements GatewaySession<T> {
     this.aud = claims?.aud ?? init.mount;
     this.iat = claims?.iat ?? null;
     this.exp = claims?.exp ?? null;
+    this.prefix = init.prefix;
     this.#signer = init.signer;
+  }
+
+  urlFor(path: string): string {
+    return joinPrefix(this.prefix, path);
   }
 
   get changes(): WriteBack | undefined {
@@ -230,13 +248,13 @@ class Session<T extends object> implements GatewaySession<T> {
 }
 
 /** Internal: a session for a verified token; `signer` (the newest mount key) signs its write-back. */
-export function verifiedSession<T extends object>(claims: SessionClaims, signer: SigningKey | undefined): GatewaySession<T> {
-  return new Session<T>({ claims, mount: claims.aud, error: undefined, signer });
+export function verifiedSession<T extends object>(claims: SessionClaims, signer: SigningKey | undefined, prefix = ''): GatewaySession<T> {
+  return new Session<T>({ claims, mount: claims.aud, error: undefined, signer, prefix });
 }
 
 /** Internal: the anonymous session of optional mode: no sid, empty data, `error` says why; it cannot change. */
-export function anonymousSession<T extends object>(mount: string, error: SessionGatewayError): GatewaySession<T> {
-  return new Session<T>({ claims: undefined, mount, error, signer: undefined });
+export function anonymousSession<T extends object>(mount: string, error: SessionGatewayError, prefix = ''): GatewaySession<T> {
+  return new Session<T>({ claims: undefined, mount, error, signer: undefined, prefix });
 }
 
 /** Internal: makes later changes throw instead of being lost after the headers went out. */

@@ -12,7 +12,7 @@ use Plack::Util;
 use Plack::Util::Accessor qw(mount alg skew write_keys write_key_id clock);
 use Scalar::Util qw(blessed);
 use SessionGateway::Protocol qw(
-  verify_token rid_from build_write_back keys_from_env normalise_keys merge_diff clone_json same_json
+  verify_token rid_from build_write_back keys_from_env normalise_keys merge_diff clone_json same_json prefix_from
   DEFAULT_SKEW WRITE_HEADER OPERATIONS
 );
 use Exporter 'import';
@@ -108,6 +108,8 @@ sub call {
 # session cannot be written back (no verified request to bind them to).
 sub _open {
   my ($self, $env) = @_;
+  # The mount's public prefix (X-Forwarded-Prefix), with or without a session: url_for reads it.
+  $env->{'session_gateway.prefix'} = prefix_from($env);
   my ($claims, $kid) = eval {
     # HTTP_X_SESSION_GATEWAY_RID; a server joins two such headers with ", ", refused.
     verify_token($env, rid => rid_from($env), mount => $self->mount, keys => $self->{keys},
@@ -264,6 +266,12 @@ makes the gateway refuse the write-back (C<type_mismatch>). Or lock the mount
 
 The verified claims are in C<< $env->{'session_gateway.claims'} >> (C<dataOmitted>
 tells that the data did not fit in the token; C<rid> is the rid header's value).
+
+B<Links and redirects>: behind a C<stripPrefix> mount the app sees C</login> for
+C</shop/login>; the gateway sends the mount's prefix in C<X-Forwarded-Prefix>, which the
+middleware puts in C<< $env->{'session_gateway.prefix'} >> (C<''> when none, or when
+the value is not a clean absolute path), with or without a session.
+C<SessionGateway::Protocol::url_for($env, '/')> is then C</shop/>.
 
 B<A missing or bad token>, or a missing or ill-formed C<X-Session-Gateway-Rid>
 (C<malformed>, named only when the token itself is good), is logged to
