@@ -2,7 +2,9 @@
  * `node bench/ab.ts --a ROOT_A --b ROOT_B`: CPU per request of two builds of the gateway
  * (two checkouts), or of the gateway against the bare proxy (`--a bare`), measured in
  * short alternating windows so that a shared machine's changing speed hits both alike.
- * Prints each window's µs/req and the median of the paired ratios. A development tool
+ * Prints each window's µs/req and the median of the paired ratios. `--a-lock` / `--b-lock`
+ * run that side's mount with `lock: true` (what the per-session lock costs: the same
+ * build twice, `--a . --b . --session --b-lock`). A development tool
  * for trying one change at a time; the benchmark of record is `npm run bench`.
  */
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { cpuSeconds, freePort, startProcess, stopAll, waitReady, type Managed } from './lib/proc.ts';
 import { startBackend, startRedis } from './lib/services.ts';
 import { gatewayConfigYaml, gatewayLogin } from './lib/systems.ts';
-import { runWrk } from './lib/wrk.ts';
+import { runWrk, WRK_DIR } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
 import { median } from './lib/stats.ts';
 
@@ -30,28 +32,46 @@ const { values: args } = parseArgs({
     concurrent: { type: 'boolean', default: false },
     'a-node': { type: 'string', default: '' },
     'b-node': { type: 'string', default: '' },
+    /** With --session: this many sessions in rotation (bench/wrk/write-mix.lua), 1 in --write-every requests a write-back. */
+    sessions: { type: 'string', default: '1' },
+    'write-every': { type: 'string', default: '1000000000' },
+    'a-lock': { type: 'boolean', default: false },
+    'b-lock': { type: 'boolean', default: false },
   },
 });
 const NODE = process.execPath;
 
-async function startSut(root: string, nodeArgs: string[], backendPort: number, redisUrl: string, tmp: string, entry: string): Promise<{ m: Managed; port: number; headers: string[] }> {
+interface Sut { m: Managed; port: number; headers: string[]; env?: NodeJS.ProcessEnv }
+
+async function startSut(root: string, nodeArgs: string[], backendPort: number, redisUrl: string, tmp: string, entry: string, lock: boolean): Promise<Sut> {
   const port = await freePort();
   let m: Managed;
   if (root === 'bare') {
     m = startProcess('bare', NODE, [...nodeArgs, 'bench/bare-proxy.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`], { cpu: '1', env: { ...process.env, NODE_ENV: 'production' } });
   } else {
     const file = join(tmp, `gw-${port}.yaml`);
-    writeFileSync(file, gatewayConfigYaml(port, redisUrl, backendPort));
+    writeFileSync(file, gatewayConfigYaml(port, redisUrl, backendPort, { lock }));
     m = startProcess(`gw ${root}`, NODE, [...nodeArgs, ...(entry.endsWith('.ts') ? ['--conditions=development'] : []), join(root, entry), '--config', file], { cpu: '1', cwd: root, env: { ...process.env, NODE_ENV: 'production' } });
   }
   await waitReady(m, port, 20_000, /listening/);
+  const sessions = Number(args.sessions);
+  if (args.session && root !== 'bare' && sessions > 1) {
+    const cookies: string[] = [];
+    for (let i = 0; i < sessions; i++) cookies.push(await gatewayLogin(port));
+    const file = join(tmp, `cookies-${port}.txt`);
+    writeFileSync(file, `${cookies.join('\n')}\n`);
+    return { m, port, headers: [], env: { BENCH_COOKIE_FILE: file, BENCH_WRITE_EVERY: args['write-every'], BENCH_PATH_PREFIX: MOUNT_PREFIX } };
+  }
   const headers = args.session && root !== 'bare' ? [`Cookie: ${await gatewayLogin(port)}`] : [];
   return { m, port, headers };
 }
 
-async function window(s: { m: Managed; port: number; headers: string[] }, seconds: number): Promise<{ us: number; rps: number }> {
+async function window(s: Sut, seconds: number): Promise<{ us: number; rps: number }> {
   const before = cpuSeconds([s.m.pid]);
-  const r = await runWrk({ url: `http://127.0.0.1:${s.port}${MOUNT_PREFIX}/`, connections: Number(args.connections), durationSeconds: seconds, cpu: '0', headers: s.headers });
+  const r = await runWrk({
+    url: `http://127.0.0.1:${s.port}${MOUNT_PREFIX}/`, connections: Number(args.connections), durationSeconds: seconds, cpu: '0', headers: s.headers,
+    ...(s.env ? { script: join(WRK_DIR, 'write-mix.lua'), env: s.env } : {}),
+  });
   const cpu = cpuSeconds([s.m.pid]) - before;
   if (r.errors.status > 0) throw new Error(`non-2xx answers: ${r.errors.status}`);
   return { us: (cpu * 1e6) / r.requests, rps: r.rps };
@@ -61,8 +81,8 @@ const tmp = mkdtempSync(join(tmpdir(), 'sgw-ab-'));
 try {
   const { url: redisUrl } = await startRedis('0');
   const { port: backendPort } = await startBackend('0', NODE);
-  const A = await startSut(args.a!, args['a-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp, args['a-entry'] || args.entry!);
-  const B = await startSut(args.b!, args['b-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp, args['b-entry'] || args.entry!);
+  const A = await startSut(args.a!, args['a-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp, args['a-entry'] || args.entry!, args['a-lock']!);
+  const B = await startSut(args.b!, args['b-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp, args['b-entry'] || args.entry!, args['b-lock']!);
   await window(A, 2);
   await window(B, 2);
   const ratios: number[] = [];

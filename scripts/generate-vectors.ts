@@ -1,12 +1,12 @@
 /**
- * Writes test/vectors/protocol-v2.json from the reference protocol code. Every value
+ * Writes test/vectors/protocol-v3.json (the file is named after PROTOCOL_VERSION) from the reference protocol code. Every value
  * in the file is produced here by packages/backend/src/protocol; nothing is typed in by hand except the
  * fixed inputs (keys, clock, session, mount). Run: npm run vectors
  */
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
-  buildWriteBack, deriveMountKey, ed25519SigningKey, ed25519VerifyingKey, encodeSegment, hs256Key, ProtocolError,
+  applyMergePatch, applyOperations, buildWriteBack, deriveMountKey, ed25519SigningKey, ed25519VerifyingKey, encodeSegment, hs256Key, ProtocolError,
   PROTOCOL_VERSION, signToken, tokenPayloadJson, verifyRequest, verifyWriteBack, type SigningKey, type WriteBack,
 } from '#protocol';
 
@@ -97,6 +97,7 @@ const tokenInvalid: TokenCase[] = [
   { name: 'malformed JSON payload (signed)', token: signRaw(hs, '{"v":2,"aud":"shop"'), rid: RID, mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'payload is an array (signed)', token: signRaw(hs, '[1,2]'), rid: RID, mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'version 1 token (signed; v1 carried rid inside)', token: signRaw(hs, tokenPayloadJson({ audJson: '"shop"', iat: NOW, sid: null, idleExp: null, absExp: null, dataJson: '{}' }).replace(`"v":${PROTOCOL_VERSION}`, '"v":1').replace('"sid"', `"rid":"${RID}","sid"`)), rid: RID, mount: 'shop', alg: 'HS256', now: NOW },
+  { name: 'version 2 token (signed; otherwise current)', token: signRaw(hs, tokenPayloadJson({ audJson: '"shop"', iat: NOW, sid: null, idleExp: null, absExp: null, dataJson: '{}' }).replace(`"v":${PROTOCOL_VERSION}`, '"v":2')), rid: RID, mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'sid of the wrong type (signed)', token: signRaw(hs, tokenPayloadJson({ audJson: '"shop"', iat: NOW, sid: null, idleExp: null, absExp: null, dataJson: '{}' }).replace('"sid":null', '"sid":42')), rid: RID, mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'no rid header', token: validToken, rid: null, mount: 'shop', alg: 'HS256', now: NOW },
   { name: 'rid too short', token: validToken, rid: RID.slice(1), mount: 'shop', alg: 'HS256', now: NOW },
@@ -112,7 +113,7 @@ const verifyCase = (c: TokenCase) => verifyRequest(c.token === '' ? undefined : 
 /** An object nested `levels` deep: nested(1) is {"a":1}. */
 const nested = (levels: number): Record<string, unknown> => (levels === 1 ? { a: 1 } : { a: nested(levels - 1) });
 const binding = { aud: 'shop', rid: RID, sid: 'Yq3vGd0mXo8QkzV4b1lT2uNcWw5sPaRe' };
-const permissions = { read: ['user', 'cart', 'note'], write: ['cart', 'note', 'user'] };
+const permissions = { read: ['user', 'cart', 'note', 'count', 'tags'], write: ['cart', 'note', 'user', 'count', 'tags'] };
 const reserved = new Set(['cookie', '_gateway']);
 type WbValid = { name: string; binding: typeof binding | (Omit<typeof binding, 'sid'> & { sid: null }); writeBack: WriteBack };
 const wbValid: WbValid[] = [
@@ -124,6 +125,11 @@ const wbValid: WbValid[] = [
   { name: 'revoke every session of the user', binding, writeBack: { revokeUser: true } },
   // `set` itself is level 1: this patch nests 16 levels, the most allowed.
   { name: 'nesting exactly at the limit (16 levels)', binding, writeBack: { set: { cart: nested(15) } } },
+  { name: 'integers at exactly ±(2^53-1), and a fraction', binding, writeBack: { set: { cart: [Number.MAX_SAFE_INTEGER, -Number.MAX_SAFE_INTEGER, 0.5] } } },
+  { name: 'atomic increment', binding, writeBack: { incr: { count: 1 } } },
+  { name: 'set with a decrement and list-as-set operations, each on its own key', binding, writeBack: { set: { note: 'n' }, incr: { count: -2 }, add: { tags: ['a', { k: 1 }] }, remove: { cart: [2] } } },
+  { name: 'increment for a visitor without a session', binding: { ...binding, sid: null }, writeBack: { incr: { count: 1 } } },
+  { name: 'login with an increment', binding, writeBack: { regenerate: true, incr: { count: 1 } } },
 ];
 const wb = (w: WriteBack, b: WbValid['binding'] = binding, key: SigningKey = hs) => buildWriteBack(key, b, w);
 type WbInvalid = { name: string; header: string; binding: WbValid['binding'] };
@@ -147,11 +153,59 @@ const wbInvalid: WbInvalid[] = [
   { name: 'malformed base64', header: 'eyJhbGciOiJIUzI1NiJ9.!!!.abc', binding },
   { name: 'malformed JSON (signed)', header: signRaw(hs, '{"v":2,'), binding },
   { name: 'version 1 write-back', header: signRaw(hs, `{"v":1,"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","set":{"cart":[1]}}`), binding },
+  // The text is what a backend's JSON encoder sends; a double-based parser would round it to ...992.
+  { name: 'integer beyond 2^53-1 (9007199254740993)', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","set":{"cart":[9007199254740993]}}`), binding },
+  { name: 'integer below -(2^53-1) (-9007199254740992), nested', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","set":{"user":{"id":-9007199254740992}}}`), binding },
+  { name: 'number beyond 2^53-1 in exponent form (1e300)', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","set":{"note":1e300}}`), binding },
+  { name: 'version 2 write-back', header: signRaw(hs, `{"v":2,"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","set":{"cart":[1]}}`), binding },
+  { name: 'incr by a fraction', header: wb({ incr: { count: 1.5 } }), binding },
+  { name: 'incr by a string', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","incr":{"count":"1"}}`), binding },
+  { name: 'incr is not an object', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","incr":["count"]}`), binding },
+  { name: 'add with a member that is not in a list', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","add":{"tags":"a"}}`), binding },
+  { name: 'one key in set and incr', header: wb({ set: { count: 0 }, incr: { count: 1 } }), binding },
+  { name: 'one key in add and remove', header: wb({ add: { tags: ['a'] }, remove: { tags: ['b'] } }), binding },
+  { name: 'destroy with incr', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","destroy":true,"incr":{"count":1}}`), binding },
+  { name: 'incr on a key the mount may not write', header: wb({ incr: { role: 1 } }), binding },
+  { name: 'remove from the reserved key cookie', header: wb({ remove: { cookie: ['path'] } }), binding },
+  { name: 'add a member holding __proto__', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","add":{"tags":[{"__proto__":{"admin":true}}]}}`), binding },
+  { name: 'incr by more than 2^53-1', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","incr":{"count":9007199254740993}}`), binding },
   { name: 'set is not an object', header: signRaw(hs, `{"v":${PROTOCOL_VERSION},"aud":"shop","rid":"${binding.rid}","sid":"${binding.sid}","set":[1]}`), binding },
 ];
 const verifyWb = (header: string, b: WbValid['binding']) => verifyWriteBack(header, {
   keys: keyMap('shop'), binding: b, reserved, mayWrite: (k) => permissions.write.includes(k),
 });
+
+/**
+ * How the gateway changes stored data (PROTOCOL.md §6.4): `set` merged first, then the
+ * operations, each on its own key. `data` is what is stored when the write-back applies.
+ */
+type ApplyCase = { name: string; data: Record<string, unknown>; writeBack: WriteBack };
+const applyCases: ApplyCase[] = [
+  { name: 'incr an absent key starts from 0', data: {}, writeBack: { incr: { count: 1 } } },
+  { name: 'incr adds to what is stored, not to what the backend saw', data: { count: 41 }, writeBack: { incr: { count: 1 } } },
+  { name: 'incr by a negative number subtracts', data: { count: 5 }, writeBack: { incr: { count: -7 } } },
+  { name: 'incr treats a stored null as absent', data: { count: null }, writeBack: { incr: { count: 3 } } },
+  { name: 'incr up to exactly 2^53-1', data: { count: Number.MAX_SAFE_INTEGER - 1 }, writeBack: { incr: { count: 1 } } },
+  { name: 'incr past 2^53-1', data: { count: Number.MAX_SAFE_INTEGER }, writeBack: { incr: { count: 1 } } },
+  { name: 'incr on a string', data: { count: '41' }, writeBack: { incr: { count: 1 } } },
+  { name: 'incr on a fraction', data: { count: 1.5 }, writeBack: { incr: { count: 1 } } },
+  { name: 'incr on a list', data: { count: [1] }, writeBack: { incr: { count: 1 } } },
+  { name: 'add to an absent key makes a list, repeats in the request once', data: {}, writeBack: { add: { tags: ['a', 'b', 'a'] } } },
+  { name: 'add keeps the stored order and skips members already there (objects equal whatever their key order)', data: { tags: ['b', { x: 1, y: 2 }] }, writeBack: { add: { tags: [{ y: 2, x: 1 }, 'c', 'b'] } } },
+  { name: 'add to an object', data: { tags: { a: true } }, writeBack: { add: { tags: ['a'] } } },
+  { name: 'remove takes out every equal member', data: { tags: ['a', 'b', 'a', [1, 2]] }, writeBack: { remove: { tags: ['a', [1, 2], 'zzz'] } } },
+  { name: 'remove from an absent key leaves it absent', data: { other: 1 }, writeBack: { remove: { tags: ['a'] } } },
+  { name: 'remove the last member leaves an empty list', data: { tags: ['a'] }, writeBack: { remove: { tags: ['a'] } } },
+  { name: 'remove from a string', data: { tags: 'a' }, writeBack: { remove: { tags: ['a'] } } },
+  { name: 'set and operations together, on other keys', data: { count: 1, note: 'old', cart: [1, 2] }, writeBack: { set: { note: null, user: { id: 7 } }, incr: { count: 2 }, add: { cart: [3] } } },
+];
+const applied = (c: ApplyCase) => {
+  try {
+    return { expect: applyOperations(applyMergePatch(c.data, c.writeBack.set ?? {}) as Record<string, unknown>, c.writeBack) };
+  } catch (e) {
+    return { error: errorOf(() => { throw e; }) };
+  }
+};
 
 const vectors = {
   description: `session-gateway protocol v${PROTOCOL_VERSION} test vectors; generated by scripts/generate-vectors.ts, see docs/PROTOCOL.md §9`,
@@ -173,6 +227,7 @@ const vectors = {
     reserved: [...reserved],
     valid: wbValid.map((c) => ({ ...c, header: wb(c.writeBack, c.binding), expect: verifyWb(wb(c.writeBack, c.binding), c.binding) })),
     invalid: wbInvalid.map((c) => ({ ...c, error: errorOf(() => verifyWb(c.header, c.binding)) })),
+    apply: applyCases.map((c) => ({ ...c, ...applied(c) })),
   },
 };
 const target = new URL(`../test/vectors/protocol-v${PROTOCOL_VERSION}.json`, import.meta.url);

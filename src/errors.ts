@@ -14,6 +14,9 @@ export const GATEWAY_ERRORS = {
   SGW_ERR_REQUEST_NOT_FORWARDABLE: { status: 400, message: 'The request cannot be forwarded as sent (a header the gateway cannot pass on).' },
   SGW_ERR_STORE_UNAVAILABLE: { status: 503, message: 'The session store is unavailable; try again shortly.' },
   SGW_ERR_SESSION_CONTENDED: { status: 503, message: 'The session is being changed by many requests at once; try again.' },
+  SGW_ERR_SESSION_GONE: { status: 409, message: 'The session ended while this request ran; its changes were not stored.' },
+  SGW_ERR_SESSION_LOCKED: { status: 503, message: 'Another request of this session is still running; try again shortly.' },
+  SGW_ERR_SESSION_LOCK_LOST: { status: 409, message: 'This request outlasted its session lock and a later request took it; its changes were not stored.' },
   SGW_ERR_WEBSOCKET_DISABLED: { status: 403, message: 'WebSockets are not enabled for this path.' },
   SGW_ERR_SHUTTING_DOWN: { status: 503, message: 'The gateway is shutting down.' },
 } as const;

@@ -12,6 +12,9 @@ import { ed25519SigningKey, hs256Key, type SigningKey, type VerifyingKey } from 
 import type { JsonObject } from '#protocol';
 import { createMountTable, type Mount } from './proxy/mounts.ts';
 import { Upstream } from './proxy/upstream.ts';
+import type { LockSettings } from './session/session-lock.ts';
+import { DEFAULT_LOCK_WAIT, LOCK_LEASE_MARGIN_MS } from './config/defaults.ts';
+import { parseDuration } from './config/durations.ts';
 
 export interface RuntimeMount extends Mount {
   readonly target: URL;
@@ -25,6 +28,8 @@ export interface RuntimeMount extends Mount {
   readonly mayWrite: (key: string) => boolean;
   /** JSON text of the readable part of the session data. */
   readonly readableJson: (data: JsonObject) => string;
+  /** mounts[].lock as settings: null when the mount is not locked. */
+  readonly lock: LockSettings | null;
 }
 
 export interface Runtime {
@@ -53,6 +58,13 @@ function writeFilter(write: readonly string[]): (key: string) => boolean {
   return (key) => allowed.has(key);
 }
 
+function lockSettings(mount: MountConfig): LockSettings | null {
+  if (mount.lock === false) return null;
+  const defaultWait = parseDuration(DEFAULT_LOCK_WAIT) as { ms: number };
+  const { wait, lease } = mount.lock === true ? { wait: defaultWait.ms, lease: undefined } : mount.lock;
+  return { waitMs: wait, leaseMs: lease ?? mount.timeout + LOCK_LEASE_MARGIN_MS };
+}
+
 function buildMount(config: FrozenConfig, mount: MountConfig): RuntimeMount {
   const target = new URL(mount.upstream);
   const upstream = new Upstream(target, { connections: mount.connections, timeoutMs: mount.timeout, queueTimeoutMs: mount.queueTimeout });
@@ -72,6 +84,7 @@ function buildMount(config: FrozenConfig, mount: MountConfig): RuntimeMount {
     writeBackKeys,
     mayWrite: writeFilter(mount.write),
     readableJson: readFilter(mount.read),
+    lock: lockSettings(mount),
   };
 }
 

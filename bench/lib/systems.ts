@@ -172,7 +172,8 @@ export function gatewayEntry(ctx: BenchContext): string {
   return join(ctx.root, 'src', 'main.ts');
 }
 
-export function gatewayConfigYaml(port: number, redisUrl: string, backendPort: number): string {
+/** `lock`: the mount serializes each session's requests (mounts[].lock), to measure what that costs (bench/ab.ts --b-lock). */
+export function gatewayConfigYaml(port: number, redisUrl: string, backendPort: number, options: { lock?: boolean } = {}): string {
   return [
     `listen: { host: 127.0.0.1, port: ${port} }`,
     'session:',
@@ -183,7 +184,7 @@ export function gatewayConfigYaml(port: number, redisUrl: string, backendPort: n
     `signing: { keys: [{ id: "${SIGNING_KID}", secret: "${SIGNING_SECRET}" }] }`,
     'logging: { level: warn }',
     'mounts:',
-    `  - { name: ${MOUNT}, prefix: ${MOUNT_PREFIX}, upstream: "http://127.0.0.1:${backendPort}", read: ["*"], write: ["*"] }`,
+    `  - { name: ${MOUNT}, prefix: ${MOUNT_PREFIX}, upstream: "http://127.0.0.1:${backendPort}", read: ["*"], write: ["*"]${options.lock ? ', lock: true' : ''} }`,
     '',
   ].join('\n');
 }

@@ -1,4 +1,4 @@
-"""Tests for session_gateway: every protocol-v2 vector, the rid header, the write-back builder, the WSGI middleware.
+"""Tests for session_gateway: every protocol-v3 vector, the rid header, the write-back builder, the WSGI middleware.
 
 Run from the repository root:  python3 -m unittest discover -s helpers/python -v
 """
@@ -22,7 +22,7 @@ import session_gateway as sg
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-VECTORS_PATH = os.path.join(REPO, "test", "vectors", "protocol-v2.json")
+VECTORS_PATH = os.path.join(REPO, "test", "vectors", "protocol-v3.json")
 with open(VECTORS_PATH, encoding="utf-8") as f:
     VECTORS = json.load(f)
 
@@ -75,7 +75,7 @@ def mint_token(payload, kid="2026-11", key_text=SHOP_KEYS["2026-11"], alg="HS256
 
 def fresh_payload(**overrides):
     now = int(time.time())
-    payload = {"v": 2, "iss": "session-gateway", "aud": "shop", "iat": now, "exp": now + 60,
+    payload = {"v": 3, "iss": "session-gateway", "aud": "shop", "iat": now, "exp": now + 60,
                "sid": "Yq3vGd0mXo8QkzV4b1lT2uNcWw5sPaRe",
                "idleExp": now + 1800, "absExp": now + 43200,
                "data": {"user": {"id": 42, "name": "Ada"}, "cart": [1, 2, 3], "note": "hi"}}
@@ -289,7 +289,7 @@ class HeaderAndKeyTests(unittest.TestCase):
                     self.assertEqual(caught.exception.code, code)
 
     def test_rid_comes_from_the_header_never_from_the_token(self):
-        # A v2 token with a stray "rid" field (unknown fields are ignored): the header wins.
+        # A v3 token with a stray "rid" field (unknown fields are ignored): the header wins.
         token = mint_token(fresh_payload(rid="TokenRid0000000000000A"))
         header_rid = new_rid()
         session = sg.verify_token(token, header_rid, mount="shop", keys=SHOP_KEYS, now=int(time.time()))
@@ -387,7 +387,7 @@ class HeaderAndKeyTests(unittest.TestCase):
             self.assertEqual(caught.exception.code, code)
         with self.assertRaises(sg.SessionGatewayError) as caught:
             h = b64e(b'{"alg":"HS256","kid":"2026-11"}')
-            p = b64e(b'{"v":2,"iat":NaN}')
+            p = b64e(b'{"v":3,"iat":NaN}')
             mac = hmac.new(b64d(SHOP_KEYS["2026-11"]), f"{h}.{p}".encode(), hashlib.sha256).digest()
             sg.verify_token(f"{h}.{p}.{b64e(mac)}", RID, mount="shop", keys=SHOP_KEYS, now=now)
         self.assertEqual(caught.exception.code, "malformed")
@@ -401,7 +401,8 @@ def build_from_vector(vector, binding=None):
     wb = vector["writeBack"]
     value = sg.build_write_back(binding or vector["binding"], kid, SHOP_KEYS[kid], set=wb.get("set"),
                                 regenerate=wb.get("regenerate", False), destroy=wb.get("destroy", False),
-                                revoke_user=wb.get("revokeUser", False))
+                                revoke_user=wb.get("revokeUser", False),
+                                incr=wb.get("incr"), add=wb.get("add"), remove=wb.get("remove"))
     return kid, value
 
 
@@ -428,7 +429,14 @@ class WriteBackVectorTests(unittest.TestCase):
                  ({}, "malformed"),
                  ({"set": {"cookie": {"maxAge": 1}}}, "reserved_key"),
                  ({"set": {"_gateway": {}}}, "reserved_key"),
-                 ({"set": {"note": "x" * 9000}}, "too_large")]
+                 ({"set": {"note": "x" * 9000}}, "too_large"),
+                 ({"set": {"note": 2**53}}, "unsafe_number"),
+                 ({"incr": {"count": 2**53}}, "unsafe_number"),
+                 ({"incr": {"count": 1.5}}, "malformed"),
+                 ({"add": {"tags": "a"}}, "malformed"),
+                 ({"set": {"count": 1}, "incr": {"count": 1}}, "malformed"),
+                 ({"destroy": True, "incr": {"count": 1}}, "malformed"),
+                 ({"incr": {"_gateway": 1}}, "reserved_key")]
         for kwargs, code in cases:
             with self.subTest(kwargs=list(kwargs)), self.assertRaises(sg.SessionGatewayError) as caught:
                 sg.build_write_back(binding, "2026-11", key, **kwargs)
@@ -485,6 +493,35 @@ class SessionChangeTests(unittest.TestCase):
         now = int(time.time())
         return sg.verify_token(mint_token(fresh_payload(**overrides)), RID, mount="shop", keys=SHOP_KEYS, now=now)
 
+    def test_atomic_operations_become_incr_add_remove(self):
+        s = self.session()
+        s.incr("count")
+        s.incr("count", 4)
+        s.add("tags", "a", {"k": 1})
+        s.remove("cart", 2)
+        changes = s.changes()
+        self.assertEqual((changes["incr"], changes["add"], changes["remove"], changes["set"]),
+                         ({"count": 5}, {"tags": ["a", {"k": 1}]}, {"cart": [2]}, None))
+        self.assertEqual(s.get("count"), 5)
+        self.assertEqual(s.get("cart"), [1, 3])
+        value = sg.build_write_back(s, "2026-11", SHOP_KEYS["2026-11"], **changes)
+        payload = jws_parts(value)[1]
+        self.assertEqual(payload["incr"], {"count": 5})
+
+    def test_a_key_changes_one_way_per_request(self):
+        s = self.session()
+        s.incr("count")
+        with self.assertRaises(RuntimeError):
+            s.set("count", 3)
+        with self.assertRaises(RuntimeError):
+            s.add("count", 1)
+        with self.assertRaises(TypeError):
+            s.incr("other", 1.5)
+        with self.assertRaises(sg.SessionGatewayError) as caught:
+            s.incr("big", 2**53)
+        self.assertEqual(caught.exception.code, "unsafe_number")
+        self.assertEqual(s.changes()["incr"], {"count": 1})
+
     def test_patch_reproduces_what_the_app_set(self):
         s = self.session()
         old = s.data
@@ -516,7 +553,8 @@ class SessionChangeTests(unittest.TestCase):
         s.set("cart", [9])
         s.regenerate()
         s.destroy()
-        self.assertEqual(s.changes(), {"set": None, "regenerate": False, "destroy": True, "revoke_user": False})
+        self.assertEqual(s.changes(), {"set": None, "incr": None, "add": None, "remove": None,
+                                       "regenerate": False, "destroy": True, "revoke_user": False})
         with self.assertRaises(RuntimeError):
             s.set("cart", [1])
 
@@ -610,7 +648,7 @@ class MiddlewareOverHttpTests(unittest.TestCase):
         header, payload, *_ = jws_parts(value)
         self.assertTrue(hs256_ok(value, SHOP_KEYS[header["kid"]]))
         claims = jws_parts(token)[1]
-        self.assertEqual(payload["v"], 2)
+        self.assertEqual(payload["v"], sg.PROTOCOL_VERSION)
         self.assertEqual((payload["aud"], payload["rid"], payload["sid"]), (claims["aud"], rid, claims["sid"]))
         return payload
 

@@ -1,12 +1,12 @@
 # frozen_string_literal: true
-# Runs test/vectors/protocol-v2.json against verifier.rb.
-#   ruby run_vectors.rb            keys, tokens.valid, tokens.invalid, writeBacks.valid (builder)
+# Runs test/vectors/protocol-v3.json against verifier.rb.
+#   ruby run_vectors.rb            keys, tokens.valid, tokens.invalid, writeBacks.valid (builder), writeBacks.apply
 #   ruby run_vectors.rb --gateway  also the gateway-side write-back checks (writeBacks.*)
 require "json"
 require_relative "verifier"
 
 SG = SessionGateway
-vectors = JSON.parse(File.read(File.expand_path("../../test/vectors/protocol-v2.json", __dir__)))
+vectors = JSON.parse(File.read(File.expand_path("../../test/vectors/protocol-v3.json", __dir__)))
 gateway = ARGV.include?("--gateway")
 $passed = 0
 $failed = 0
@@ -70,6 +70,17 @@ wb.fetch("valid").each do |v|
     next [false, "payload differs: #{JSON.generate(mine)} vs #{JSON.generate(ref)}"] unless mine == ref
     _h, p = SG.verify_jws(header, keys: mount_keys, alg: "HS256") # signature under the derived key
     [p == ref, "signature check returned other payload"]
+  end
+end
+
+# §6.4 / §9: what the gateway stores for each writeBacks.apply case, or the code it refuses with.
+wb.fetch("apply").each do |v|
+  check("writeBacks.apply", v["name"]) do
+    got = SG.apply(v["data"], v["writeBack"])
+    next [false, "stored #{JSON.generate(got)}, expected #{v['error']}"] if v.key?("error")
+    [got == v["expect"], "got #{JSON.generate(got)}"]
+  rescue SG::ProtocolError => e
+    [e.code == v["error"], "got #{e.message}, expected #{v['expect'] || v['error']}"]
   end
 end
 

@@ -1,13 +1,13 @@
 # frozen_string_literal: true
-# session-gateway protocol v2 helper for Ruby, written from docs/PROTOCOL.md only.
+# session-gateway protocol v3 helper for Ruby, written from docs/PROTOCOL.md only.
 # Standard library only: openssl, base64, json.
 require "openssl"
 require "base64"
 require "json"
 
 module SessionGateway
-  VERSION = 2                                       # §4.2, §10
-  DERIVATION_LABEL = "session-gateway/v1 mount "   # §5.1 (unchanged in v2, §10)
+  VERSION = 3                                       # §4.2, §10
+  DERIVATION_LABEL = "session-gateway/v1 mount "   # §5.1 (unchanged in v2 and v3, §10)
   DEFAULT_SKEW = 10                                 # §4.3 step 10
   RID_PATTERN = /\A[A-Za-z0-9_-]{22}\z/             # §2, §4.3 step 11
   MAX_SAFE_INT = 2**53 - 1                          # §3
@@ -15,7 +15,8 @@ module SessionGateway
   MAX_PATCH_DEPTH = 16                              # §6.2 step 6, §8
   UNSAFE_KEYS = %w[__proto__ constructor prototype].freeze
   RESERVED_KEYS = %w[cookie _gateway].freeze       # §6.2
-  WRITE_BACK_FIELDS = %w[v aud rid sid set regenerate destroy revokeUser].freeze
+  OPERATIONS = %w[incr add remove].freeze          # §6.4
+  WRITE_BACK_FIELDS = (%w[v aud rid sid set] + OPERATIONS + %w[regenerate destroy revokeUser]).freeze
   WRITE_BACK_FLAGS = %w[regenerate destroy revokeUser].freeze
   # Ed25519 SubjectPublicKeyInfo DER prefix (RFC 8410); followed by the 32 raw key bytes.
   ED25519_SPKI_PREFIX = ["302a300506032b6570032100"].pack("H*").freeze
@@ -185,7 +186,17 @@ module SessionGateway
     end
   end
 
-  # §6 / §6.2 step 5 shape rules on the request part of a write-back.
+  # §3: a number beyond ±(2^53-1) anywhere, whatever its spelling.
+  def unsafe_number?(v)
+    case v
+    when Hash then v.values.any? { |x| unsafe_number?(x) }
+    when Array then v.any? { |x| unsafe_number?(x) }
+    when Numeric then v.abs > MAX_SAFE_INT
+    else false
+    end
+  end
+
+  # §6 / §6.2 step 5 shape rules on the request part of a write-back (§6.4 for the operations).
   def check_write_back_shape(req)
     WRITE_BACK_FLAGS.each do |f|
       fail!("malformed", "#{f} must be true") if req.key?(f) && req[f] != true
@@ -193,30 +204,90 @@ module SessionGateway
     fail!("malformed", "set must be an object") if req.key?("set") && !req["set"].is_a?(Hash)
     fail!("malformed", "destroy must be alone") if req["destroy"] && (req.keys - %w[destroy]).any?
     fail!("malformed", "asks for nothing") if req.empty?
+    seen = req["set"].is_a?(Hash) ? req["set"].keys : []
+    OPERATIONS.each do |op|
+      next unless req.key?(op)
+      fail!("malformed", "#{op} must be an object") unless req[op].is_a?(Hash)
+      req[op].each do |k, arg|
+        # "an object of integers": an integer beyond the range is still one (§3 refuses it later).
+        ok = op == "incr" ? (arg.is_a?(Integer) || (arg.is_a?(Float) && arg.finite? && arg == arg.floor)) : arg.is_a?(Array)
+        fail!("malformed", "#{op}.#{k}") unless ok
+        fail!("malformed", "#{k} changed twice") if seen.include?(k)
+        seen << k
+      end
+    end
   end
 
-  # §6.2 step 6 (write: nil skips the per-mount write list).
+  # §6.2 step 6 (write: nil skips the per-mount write list), for set and each operation.
   def check_patch(set, write: nil, reserved: RESERVED_KEYS)
     return if set.nil?
     fail!("too_deep") if json_depth(set) > MAX_PATCH_DEPTH
     fail!("unsafe_key") if unsafe_key?(set)
+    fail!("unsafe_number") if unsafe_number?(set)
     set.each_key { |k| fail!("reserved_key", k) if reserved.include?(k) }
     set.each_key { |k| fail!("forbidden_key", k) unless write.include?(k) } if write
   end
 
+  def check_request(req, write: nil, reserved: RESERVED_KEYS)
+    (["set"] + OPERATIONS).each { |f| check_patch(req[f], write: write, reserved: reserved) }
+  end
+
+  # RFC 7396 (§6 `set`).
+  def merge_patch(target, patch)
+    return patch unless patch.is_a?(Hash)
+    result = target.is_a?(Hash) ? target.dup : {}
+    patch.each { |k, v| v.nil? ? result.delete(k) : result[k] = merge_patch(result[k], v) }
+    result
+  end
+
+  # §6.4 "equal as JSON values": Ruby's == already ignores member order and has 1 == 1.0.
+  def json_equal?(a, b)
+    a == b && (a.is_a?(Numeric) == b.is_a?(Numeric))
+  end
+
+  # What the gateway stores (§6.4): set merged first, then incr, add, remove, each on its key.
+  def apply(data, req)
+    out = merge_patch(data, req["set"] || {})
+    (req["incr"] || {}).each do |k, n|
+      s = out[k]
+      fail!("type_mismatch", k) unless s.nil? || int_value?(s)
+      sum = (s || 0) + n
+      fail!("unsafe_number", k) if sum.abs > MAX_SAFE_INT
+      out[k] = sum.is_a?(Float) ? sum.to_i : sum
+    end
+    (req["add"] || {}).each do |k, members|
+      s = out[k].nil? ? [] : out[k]
+      fail!("type_mismatch", k) unless s.is_a?(Array)
+      s = s.dup
+      members.each { |m| s << m unless s.any? { |x| json_equal?(x, m) } }
+      out[k] = s
+    end
+    (req["remove"] || {}).each do |k, members|
+      next if out[k].nil?
+      fail!("type_mismatch", k) unless out[k].is_a?(Array)
+      out[k] = out[k].reject { |x| members.any? { |m| json_equal?(x, m) } }
+    end
+    out
+  end
+
+  def int_value?(v)
+    v.is_a?(Integer) || (v.is_a?(Float) && v.finite? && v == v.floor)
+  end
+
   # Builds an X-Session-Gateway-Write value (§6). `binding` is the result of #verify, whose
   # "rid" is the request's X-Session-Gateway-Rid header (§6.1), or any Hash with "aud", "rid",
-  # "sid"; `write_back` holds any of "set", "regenerate", "destroy", "revokeUser"; `key` is the
+  # "sid"; `write_back` holds any of "set", "incr", "add", "remove", "regenerate", "destroy",
+  # "revokeUser"; `key` is the
   # base64url mount key, `kid` its id.
   def build_write_back(binding, write_back, key:, kid:)
     req = write_back.transform_keys(&:to_s)
     unknown = req.keys - (WRITE_BACK_FIELDS - %w[v aud rid sid])
     fail!("malformed", "unknown write-back field(s) #{unknown.join(', ')}") unless unknown.empty?
     check_write_back_shape(req)
-    check_patch(req["set"])
+    check_request(req)
     b = binding.transform_keys(&:to_s)
     payload = { "v" => VERSION, "aud" => b.fetch("aud"), "rid" => b.fetch("rid"), "sid" => b.fetch("sid") }
-    %w[set regenerate destroy revokeUser].each { |f| payload[f] = req[f] if req.key?(f) }
+    (%w[set] + OPERATIONS + %w[regenerate destroy revokeUser]).each { |f| payload[f] = req[f] if req.key?(f) }
     header = { "alg" => "HS256", "kid" => kid, "typ" => "JWT" }
     input = "#{b64url_encode(JSON.generate(header))}.#{b64url_encode(JSON.generate(payload))}"
     value = "#{input}.#{b64url_encode(hs256(key, input))}"
@@ -235,7 +306,7 @@ module SessionGateway
     fail!("replayed") unless p["rid"] == binding["rid"] && p["sid"] == binding["sid"]
     req = p.reject { |k, _| %w[v aud rid sid].include?(k) }
     check_write_back_shape(req)                                                      # 5
-    check_patch(req["set"], write: write, reserved: reserved)                        # 6
+    check_request(req, write: write, reserved: reserved)                             # 6
     req
   end
 end

@@ -49,6 +49,12 @@ export function crossFieldProblems(config: GatewayConfig): ConfigProblem[] {
     if (mount.setsSessionCookie && !mount.forwardSessionCookie) {
       problems.push({ path: `${at}.setsSessionCookie`, message: 'needs forwardSessionCookie: true; an app that sets the session cookie must also receive it, or it starts a new session on every request' });
     }
+    if (!mount.session && mount.lock !== false) {
+      problems.push({ path: `${at}.lock`, message: 'a mount with session: false has no session to lock' });
+    }
+    if (typeof mount.lock === 'object' && mount.lock.lease !== undefined && mount.lock.lease <= mount.timeout) {
+      problems.push({ path: `${at}.lock.lease`, message: `${formatDuration(mount.lock.lease)} must be longer than the mount's timeout (${formatDuration(mount.timeout)}), or a request still within its timeout could lose its lease` });
+    }
   });
 
   const keyIds = new Map<string, number>();

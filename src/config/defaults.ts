@@ -42,4 +42,13 @@ export const DEFAULT_UPSTREAM_CONNECTIONS = 256;
 /** A full pool answers 503 (with Retry-After) after this, rather than letting requests pile up. */
 export const DEFAULT_QUEUE_TIMEOUT = '2s';
 
+/** mounts[].lock: how long a request waits for its session's lease before a 503 with Retry-After. */
+export const DEFAULT_LOCK_WAIT = '10s';
+/**
+ * mounts[].lock: a lease lasts the mount's timeout plus this, unless configured. It only
+ * matters when a gateway dies holding one (others wait that long); a live gateway gives
+ * it back when the request ends, and the upstream timeout ends every request sooner.
+ */
+export const LOCK_LEASE_MARGIN_MS = 5000;
+
 export const DEFAULT_LOG_LEVEL = 'info';

@@ -72,6 +72,14 @@ export const mountSchema = z.strictObject({
    * token and keeps working while Redis is down (static assets, health pages).
    */
   session: booleanish.default(true),
+  /**
+   * Serialize this mount's requests of one session (with every other locked mount's), across
+   * replicas: true, or { wait, lease } (docs/CONFIGURATION.md, docs/SESSION-LIFECYCLE.md).
+   */
+  lock: z.union([
+    booleanish,
+    z.strictObject({ wait: duration.prefault(D.DEFAULT_LOCK_WAIT), lease: duration.optional() }),
+  ], { error: 'expected true, false or { wait, lease }' }).default(false),
   websocket: booleanish.default(true),
   /**
    * Whether this backend receives the gateway's own session cookie in its Cookie header.
@@ -128,7 +136,8 @@ export const configSchema = z.strictObject({
     /** Absent, or with an empty url and no sentinels/cluster: the embedded store is used. */
     redis: z.strictObject({
       url: z.string().optional(),
-      prefix: z.string().default(D.DEFAULT_REDIS_PREFIX),
+      /** No braces: the gateway keeps its own keys in each session's Redis Cluster hash slot, which a hash tag here would break. */
+      prefix: z.string().regex(/^[^{}]*$/, 'cannot contain "{" or "}" (a Redis Cluster hash tag)').default(D.DEFAULT_REDIS_PREFIX),
       sentinels: z.array(redisNode).min(1).optional(),
       /** Sentinel master name. */
       name: z.string().min(1).optional(),

@@ -21,7 +21,7 @@ import { createMetrics } from '../ops/metrics.ts';
 import type { JsonObject } from '#protocol';
 import { createStore, usesRedis } from '../session/create-store.ts';
 import { dataOf, type SessionRecord } from '../session/record.ts';
-import { MOVED_POINTER_TTL_MS, SessionManager, type LoadedSession, type WriteBackOutcome } from '../session/sessions.ts';
+import { MAX_CAS_ATTEMPTS, MOVED_POINTER_TTL_MS, SessionManager, type LoadedSession, type WriteBackOutcome } from '../session/sessions.ts';
 import type { SessionStore } from '../session/store.ts';
 import { applyDiff, diffSession, isEmptyDiff } from './diff.ts';
 import { ExpressStoreError } from './errors.ts';
@@ -201,9 +201,14 @@ export class GatewaySessionStore extends session.Store {
       const current = snapshot.loaded ?? (await this.sessions.load(oldSid));
       if (!current) return;
       this.#snapshots.set(req.session, { base: {}, loaded: null, fresh: { basis: current.record } });
-      // The old id first, so a destroy that follows moved pointers cannot reach the new one.
-      await this.#destroy(oldSid, current);
-      await this.sessions.store.setMoved(oldSid, newSid, MOVED_POINTER_TTL_MS);
+      // One atomic switch (the gateway's own regenerate uses it too): the old id goes and its
+      // pointer appears only if nobody changed or ended it meanwhile; a changed one is re-read.
+      let loaded: typeof current | null = current;
+      for (let attempt = 0; loaded && attempt < MAX_CAS_ATTEMPTS; attempt++) {
+        const moved = await this.sessions.store.moveSession(oldSid, loaded.stored.version, newSid, MOVED_POINTER_TTL_MS);
+        if (moved !== 'conflict') return;
+        loaded = await this.sessions.load(oldSid);
+      }
     };
     work().then(() => callback(), callback);
   }

@@ -10,6 +10,7 @@ import type { RuntimeMount } from '../runtime.ts';
 import { clearedCookie, type CookieReading, type CookieSettings } from '../session/cookie.ts';
 import type { Deadlines } from '../session/record.ts';
 import type { LoadedSession, SessionManager } from '../session/sessions.ts';
+import type { Lease } from '../session/session-lock.ts';
 
 /** Everything a request needs from the (reloadable) configuration. */
 export interface PathState {
@@ -45,6 +46,8 @@ export interface RequestContext {
   /** Set-Cookie values to add to the response. */
   cookies: string[];
   upstreamStartedAt: number;
+  /** The session's lease on a locked mount (mounts[].lock), from step 2 until the response is stored or closes. */
+  lease: Lease | null;
 }
 
 // 16 random bytes per request, drawn from a pooled buffer: one getrandom call per 256 requests.
@@ -87,7 +90,7 @@ type WithContext = IncomingMessage & { [CONTEXT]?: RequestContext };
 export function newContext(req: IncomingMessage, state: PathState, mount: RuntimeMount, url: string, startedAt: number): RequestContext {
   const ctx: RequestContext = {
     state, mount, requestId: requestIdOf(req), startedAt, secure: isSecure(req, state.trustProxy), url,
-    loaded: null, rid: newRequestNonce(), cookies: [], upstreamStartedAt: startedAt,
+    loaded: null, rid: newRequestNonce(), cookies: [], upstreamStartedAt: startedAt, lease: null,
   };
   (req as WithContext)[CONTEXT] = ctx;
   return ctx;

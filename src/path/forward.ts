@@ -87,9 +87,9 @@ export class ResponseRelay implements ExchangeHooks, ResponseSink {
   }
 
   /** The response must not go out (step 5 failed): answer with `code` instead. */
-  withhold(code: GatewayErrorCode): void {
+  withhold(code: GatewayErrorCode, cookies: readonly string[] = []): void {
     this.exchange?.abort();
-    sendError(this.res, code);
+    sendError(this.res, code, cookies.length > 0 ? { 'set-cookie': [...cookies] } : {});
   }
 
   /** Holds the body while step 5 runs. */

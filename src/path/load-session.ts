@@ -4,6 +4,7 @@
  * slides at most once per refresh interval, without holding the request for the write.
  */
 import type { LoadedSession } from '../session/sessions.ts';
+import type { LockSettings } from '../session/session-lock.ts';
 import { deadlinesOf } from '../session/record.ts';
 import { setSessionCookie, clearSessionCookie, type RequestContext } from './context.ts';
 
@@ -27,9 +28,50 @@ export function sessionCookieOf(ctx: RequestContext, cookieHeader: string | unde
   return reading;
 }
 
-/** Loads the session into ctx.loaded. Rejects with StoreUnavailableError when the store is down. */
-export function loadSession(ctx: RequestContext, cookie: SessionCookie): Promise<void> {
+/** A locked mount's request could not get its session's lease in time (or the client left while it waited). */
+export class SessionLockedError extends Error {
+  readonly retryAfterMs: number;
+  readonly clientGone: boolean;
+  constructor(retryAfterMs: number, clientGone: boolean) {
+    super(clientGone ? 'the client went away while waiting for the session lock' : 'the session lock was not free in time');
+    this.name = 'SessionLockedError';
+    this.retryAfterMs = retryAfterMs;
+    this.clientGone = clientGone;
+  }
+}
+
+/**
+ * Loads the session into ctx.loaded. Rejects with StoreUnavailableError when the store is
+ * down. On a locked mount (`locking`), with SessionLockedError when the lease stays taken.
+ */
+export function loadSession(ctx: RequestContext, cookie: SessionCookie, locking = false, signal?: AbortSignal): Promise<void> {
+  if (locking && ctx.mount.lock) return loadLocked(ctx, cookie, ctx.mount.lock, signal);
   return ctx.state.sessions.load(cookie.sid).then((loaded) => useSession(ctx, cookie, loaded));
+}
+
+/**
+ * A locked mount: the session is loaded as its lease is taken (a bounded wait), so this
+ * request sees what the previous one stored. A cookie whose session has ended takes no lease.
+ */
+async function loadLocked(ctx: RequestContext, cookie: SessionCookie, lock: LockSettings, signal?: AbortSignal): Promise<void> {
+  const outcome = await ctx.state.sessions.loadLocked(cookie.sid, lock, signal);
+  if (outcome.kind === 'timeout' || outcome.kind === 'aborted') throw new SessionLockedError(outcome.kind === 'timeout' ? outcome.retryAfterMs : 0, outcome.kind === 'aborted');
+  if (outcome.kind === 'gone') return useSession(ctx, cookie, null);
+  if (signal?.aborted) {
+    // The client left just as the lease was taken: its close handler has run already.
+    void outcome.lease.release();
+    throw new SessionLockedError(0, true);
+  }
+  ctx.lease = outcome.lease;
+  useSession(ctx, cookie, outcome.loaded);
+}
+
+/** Gives the session's lease back (idempotent): once the response is stored, or when it closes whatever ended it. */
+export function releaseLease(ctx: RequestContext): void {
+  const { lease } = ctx;
+  if (!lease) return;
+  ctx.lease = null;
+  void lease.release();
 }
 
 export function useSession(ctx: RequestContext, cookie: { stale: boolean }, loaded: LoadedSession | null): void {

@@ -22,8 +22,8 @@ export interface ResponseSink {
   /** Holds the upstream body while step 5 runs. */
   pause(): void;
   writeHead(status: number, statusText: string, headers: string[]): void;
-  /** The response must not go out: answer with `code` instead. */
-  withhold(code: GatewayErrorCode): void;
+  /** The response must not go out: answer with `code` instead, with this request's cookies (e.g. a cleared one). */
+  withhold(code: GatewayErrorCode, cookies?: readonly string[]): void;
 }
 
 export function respond(ctx: RequestContext, relay: ResponseSink, status: number, statusText: string, head: ResponseHeaders): void {

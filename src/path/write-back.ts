@@ -2,8 +2,9 @@
  * Step 5: apply the write-back. Verified and stored before the response head goes out,
  * so a redirect that follows sees it. A write-back the backend got wrong never becomes an
  * error for the client: it is refused, logged and counted, and the answer is relayed.
- * Only a store that cannot take a valid write-back withholds the answer (the client must
- * never see a success that was not saved).
+ * A valid write-back that cannot be stored withholds the answer (the client must never see
+ * a success that was not saved): the store is down, the session ended meanwhile, the
+ * changes stayed contended, or a locked request's lease ran out and another took it.
  */
 import type { GatewayErrorCode } from '../errors.ts';
 import { RESERVED_SESSION_KEYS } from '../config/checks.ts';
@@ -39,7 +40,9 @@ export async function applyWriteBack(ctx: RequestContext, header: string, proble
   }
   let outcome;
   try {
-    outcome = await state.sessions.apply(loaded, tokenSid, writeBack, cookieSecure(ctx));
+    // On a locked mount the lease's fence goes along: a write after the lease ran out and
+    // another request took it is refused in the store, atomically with the write.
+    outcome = await state.sessions.apply(loaded, tokenSid, writeBack, cookieSecure(ctx), ctx.lease?.fence);
   } catch (error) {
     if (!(error instanceof StoreUnavailableError)) throw error;
     state.logger.error({ event: 'write_back_failed', mount: mount.name, err: error.message, requestId: ctx.requestId }, 'write-back not stored: store unavailable');
@@ -47,22 +50,33 @@ export async function applyWriteBack(ctx: RequestContext, header: string, proble
   }
   switch (outcome.kind) {
     case 'stored':
-      setSessionCookie(ctx, outcome.sid, outcome.deadlines);
+      // A write that followed a regenerate's pointer: this client presented the old id and
+      // must not learn the new one; the regenerating response carries it.
+      if (outcome.followed) ctx.cookies = [];
+      else setSessionCookie(ctx, outcome.sid, outcome.deadlines);
       break;
     case 'destroyed':
       clearSessionCookie(ctx);
       break;
     case 'gone':
-      state.logger.info({ event: 'write_back_session_gone', mount: mount.name, requestId: ctx.requestId }, 'session ended before the write-back; nothing stored');
+      // Answered as an error (with the cookie cleared): a 200 would acknowledge a change never stored.
+      state.logger.warn({ event: 'write_back_session_gone', mount: mount.name, requestId: ctx.requestId }, 'session ended before the write-back; nothing stored, answered 409');
       clearSessionCookie(ctx);
-      break;
+      return 'SGW_ERR_SESSION_GONE';
     case 'too_large':
       refuseWriteBack(ctx, 'too_large', `session would be ${outcome.bytes} bytes`);
+      return null;
+    case 'refused':
+      refuseWriteBack(ctx, outcome.code, outcome.detail);
       return null;
     case 'contended':
       state.logger.error({ event: 'write_back_contended', mount: mount.name, requestId: ctx.requestId }, 'write-back not stored after repeated conflicts');
       return 'SGW_ERR_SESSION_CONTENDED';
+    case 'lease_lost':
+      state.logger.error({ event: 'write_back_lease_lost', mount: mount.name, requestId: ctx.requestId }, 'write-back not stored: the session lease ran out and a later request took it');
+      return 'SGW_ERR_SESSION_LOCK_LOST';
   }
-  state.metrics.writeBacksOf(mount.name, 'applied', writeBack.destroy ? 'destroy' : writeBack.regenerate ? 'regenerate' : writeBack.revokeUser ? 'revoke_user' : 'set').inc();
+  state.metrics.writeBacksOf(mount.name, 'applied', writeBack.destroy ? 'destroy' : writeBack.regenerate ? 'regenerate' : writeBack.revokeUser ? 'revoke_user'
+    : writeBack.incr || writeBack.add || writeBack.remove ? 'operations' : 'set').inc();
   return null;
 }

@@ -4,7 +4,7 @@
  * lost on restart and not shared between processes; the gateway warns loudly at start.
  */
 import { LRUCache } from 'lru-cache';
-import type { CasResult, SessionStore, StoredSession } from './store.ts';
+import type { CasResult, LeaseResult, MoveResult, SessionStore, StoredSession } from './store.ts';
 
 interface Entry {
   raw: string;
@@ -24,6 +24,8 @@ export class MemorySessionStore implements SessionStore {
   readonly #userOf: LRUCache<string, string>;
   /** user → (sid → end time, ms): like Redis's sorted set, ended sessions are not listed. */
   readonly #users = new Map<string, Map<string, number>>();
+  /** sid → its lease: the fence counter (never reset while the entry lives) and the holder's deadline. */
+  readonly #leases: LRUCache<string, { fence: number; heldUntil: number }>;
   #counter = 0;
 
   constructor(maxSessions: number) {
@@ -36,6 +38,7 @@ export class MemorySessionStore implements SessionStore {
       },
     });
     this.#aux = new LRUCache<string, string>({ max: maxSessions });
+    this.#leases = new LRUCache<string, { fence: number; heldUntil: number }>({ max: maxSessions, ttl: 86_400_000 });
     this.#userOf = new LRUCache<string, string>({
       max: maxSessions,
       dispose: (user, sid, reason) => {
@@ -82,7 +85,28 @@ export class MemorySessionStore implements SessionStore {
     this.#sessions.set(sid, this.#entry(raw), { ttl: ttlMs });
   }
 
-  async compareAndSet(sid: string, version: string, raw: string, ttlMs: number): Promise<CasResult> {
+  #fenceIsStale(sid: string, fence: number | undefined): boolean {
+    return fence !== undefined && this.#leases.get(sid)?.fence !== fence;
+  }
+
+  async acquireLease(sid: string, leaseMs: number): Promise<LeaseResult> {
+    const stored = this.#sessions.get(sid);
+    if (!stored) return 'gone';
+    const now = Date.now();
+    const lease = this.#leases.get(sid) ?? { fence: 0, heldUntil: 0 };
+    if (lease.heldUntil > now) return { heldForMs: lease.heldUntil - now };
+    const next = { fence: lease.fence + 1, heldUntil: now + leaseMs };
+    this.#leases.set(sid, next);
+    return { fence: next.fence, stored };
+  }
+
+  async releaseLease(sid: string, fence: number): Promise<void> {
+    const lease = this.#leases.get(sid);
+    if (lease && lease.fence === fence) this.#leases.set(sid, { fence, heldUntil: 0 });
+  }
+
+  async compareAndSet(sid: string, version: string, raw: string, ttlMs: number, fence?: number): Promise<CasResult> {
+    if (this.#fenceIsStale(sid, fence)) return 'stale';
     const current = this.#sessions.get(sid);
     if (!current) return 'gone';
     if (current.version !== version) return 'conflict';
@@ -102,8 +126,18 @@ export class MemorySessionStore implements SessionStore {
     this.#sessions.delete(sid);
   }
 
-  async setMoved(oldSid: string, newSid: string, ttlMs: number): Promise<void> {
-    this.#aux.set(oldSid, newSid, { ttl: ttlMs });
+  async moveSession(oldSid: string, version: string, newSid: string, pointerTtlMs: number, fence?: number): Promise<MoveResult> {
+    // One synchronous step: nothing else runs between the check and the switch.
+    if (this.#fenceIsStale(oldSid, fence)) return 'stale';
+    const current = this.#sessions.get(oldSid);
+    if (!current) {
+      const movedTo = this.#aux.get(oldSid);
+      return movedTo === undefined ? 'gone' : { movedTo };
+    }
+    if (current.version !== version) return 'conflict';
+    this.#aux.set(oldSid, newSid, { ttl: pointerTtlMs });
+    this.#sessions.delete(oldSid);
+    return 'ok';
   }
 
   async movedTo(oldSid: string): Promise<string | null> {

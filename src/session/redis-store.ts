@@ -9,8 +9,9 @@
  */
 import { createHash } from 'node:crypto';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
-import type { CasResult, SessionStore, StoredSession } from './store.ts';
-import { StoreUnavailableError } from './store.ts';
+import type { CasResult, MoveResult, SessionStore, StoredSession } from './store.ts';
+import { StoreUnavailableError, type LeaseResult } from './store.ts';
+import { ACQUIRE_LEASE, CAS_SET_FENCED, RELEASE_LEASE } from './redis-lease-scripts.ts';
 
 const CAS_SET = `
 local cur = redis.call('GET', KEYS[1])
@@ -23,6 +24,25 @@ const CAS_DEL = `
 local cur = redis.call('GET', KEYS[1])
 if not cur then return 0 end
 if redis.sha1hex(cur) ~= ARGV[1] then return -1 end
+redis.call('DEL', KEYS[1])
+return 1`;
+
+/**
+ * A regenerate's switch (KEYS: the old session, its moved pointer, its fence counter;
+ * ARGV: version read, new id, pointer TTL ms, fence or '' when unlocked). The old id must still exist, unchanged, before the pointer
+ * moves; a second regenerate of the same session finds the pointer and follows it
+ * instead of overwriting it. The two keys share a hash slot (see #movedKey).
+ */
+const MOVE = `
+if ARGV[4] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[4] then return -2 end
+local cur = redis.call('GET', KEYS[1])
+if not cur then
+  local to = redis.call('GET', KEYS[2])
+  if to then return to end
+  return 0
+end
+if redis.sha1hex(cur) ~= ARGV[1] then return -1 end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 redis.call('DEL', KEYS[1])
 return 1`;
 
@@ -43,6 +63,10 @@ return 1`;
 type ScriptClient = (Redis | Cluster) & {
   casSet(key: string, version: string, raw: string, ttl: number): Promise<number>;
   casDel(key: string, version: string): Promise<number>;
+  moveSession(key: string, movedKey: string, fenceKey: string, version: string, newSid: string, ttl: number, fence: string): Promise<number | string>;
+  casSetFenced(key: string, fenceKey: string, version: string, raw: string, ttl: number, fence: number): Promise<number>;
+  acquireLease(key: string, leaseKey: string, fenceKey: string, leaseMs: number): Promise<[number, (string | number)?]>;
+  releaseLease(leaseKey: string, fence: number): Promise<number>;
   indexUser(key: string, sid: string, ttl: number, now: number): Promise<number>;
 };
 
@@ -91,7 +115,7 @@ function storedOrNull(raw: string | null): StoredSession | null {
 }
 
 function castResult(code: number): CasResult {
-  return code === 1 ? 'ok' : code === 0 ? 'gone' : 'conflict';
+  return code === 1 ? 'ok' : code === 0 ? 'gone' : code === -2 ? 'stale' : 'conflict';
 }
 
 export class RedisSessionStore implements SessionStore {
@@ -104,6 +128,9 @@ export class RedisSessionStore implements SessionStore {
   #firstWait: Promise<void> | undefined;
 
   constructor(options: RedisStoreOptions) {
+    if (/[{}]/.test(options.prefix)) {
+      throw new Error(`store.redis.prefix ${JSON.stringify(options.prefix)} contains "{" or "}": the gateway keeps its own keys in each session's hash slot, which a hash tag in the prefix would break`);
+    }
     this.#prefix = options.prefix;
     this.#aux = AUX_PREFIX + options.prefix;
     this.#firstConnectWaitMs = options.firstConnectWaitMs ?? 2000;
@@ -134,6 +161,10 @@ export class RedisSessionStore implements SessionStore {
     }
     this.client.defineCommand('casSet', { numberOfKeys: 1, lua: CAS_SET });
     this.client.defineCommand('casDel', { numberOfKeys: 1, lua: CAS_DEL });
+    this.client.defineCommand('moveSession', { numberOfKeys: 3, lua: MOVE });
+    this.client.defineCommand('casSetFenced', { numberOfKeys: 2, lua: CAS_SET_FENCED });
+    this.client.defineCommand('acquireLease', { numberOfKeys: 3, lua: ACQUIRE_LEASE });
+    this.client.defineCommand('releaseLease', { numberOfKeys: 1, lua: RELEASE_LEASE });
     this.client.defineCommand('indexUser', { numberOfKeys: 1, lua: INDEX_USER });
     const emit = options.onEvent ?? (() => {});
     this.client.on('ready', () => {
@@ -147,6 +178,16 @@ export class RedisSessionStore implements SessionStore {
 
   #key(sid: string): string {
     return this.#prefix + sid;
+  }
+
+  /**
+   * A key of the gateway's own that lives in the same Redis Cluster hash slot as the
+   * session, so one script can check the session and change it atomically. The session
+   * key has no hash tag (prefix checked in the constructor), so its slot is that of its
+   * whole text: wrapped in braces, that text is the other key's tag.
+   */
+  #besideSession(kind: string, sid: string): string {
+    return `${AUX_PREFIX}${kind}:{${this.#key(sid)}}`;
   }
 
   /**
@@ -219,8 +260,25 @@ export class RedisSessionStore implements SessionStore {
     await this.#run(() => this.client.set(this.#key(sid), raw, 'PX', ttlMs));
   }
 
-  async compareAndSet(sid: string, version: string, raw: string, ttlMs: number): Promise<CasResult> {
+  async compareAndSet(sid: string, version: string, raw: string, ttlMs: number, fence?: number): Promise<CasResult> {
+    if (fence !== undefined) {
+      return castResult(await this.#run(() => this.client.casSetFenced(this.#key(sid), this.#besideSession('fence', sid), version, raw, ttlMs, fence)));
+    }
     return castResult(await this.#run(() => this.client.casSet(this.#key(sid), version, raw, ttlMs)));
+  }
+
+  async acquireLease(sid: string, leaseMs: number): Promise<LeaseResult> {
+    // Taken instead of the session read on locked mounts: batched with the turn's other reads.
+    this.#batchWrites();
+    const [code, detail] = await this.#run(() => this.client.acquireLease(this.#key(sid), this.#besideSession('lease', sid), this.#besideSession('fence', sid), leaseMs));
+    if (code === 0) return 'gone';
+    if (code === -1) return { heldForMs: Math.max(0, Number(detail)) };
+    return { fence: code, stored: new StoredValue(String(detail)) };
+  }
+
+  async releaseLease(sid: string, fence: number): Promise<void> {
+    this.#batchWrites();
+    await this.#run(() => this.client.releaseLease(this.#besideSession('lease', sid), fence));
   }
 
   async compareAndDelete(sid: string, version: string): Promise<CasResult> {
@@ -231,12 +289,14 @@ export class RedisSessionStore implements SessionStore {
     await this.#run(() => this.client.del(this.#key(sid)));
   }
 
-  async setMoved(oldSid: string, newSid: string, ttlMs: number): Promise<void> {
-    await this.#run(() => this.client.set(`${this.#aux}moved:${oldSid}`, newSid, 'PX', ttlMs));
+  async moveSession(oldSid: string, version: string, newSid: string, pointerTtlMs: number, fence?: number): Promise<MoveResult> {
+    const result = await this.#run(() => this.client.moveSession(this.#key(oldSid), this.#besideSession('moved', oldSid), this.#besideSession('fence', oldSid),
+      version, newSid, pointerTtlMs, fence === undefined ? '' : String(fence)));
+    return typeof result === 'string' ? { movedTo: result } : castResult(result);
   }
 
   async movedTo(oldSid: string): Promise<string | null> {
-    return this.#run(() => this.client.get(`${this.#aux}moved:${oldSid}`));
+    return this.#run(() => this.client.get(this.#besideSession('moved', oldSid)));
   }
 
   #userKey(user: string): string {

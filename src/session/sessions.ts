@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import { applyMergePatch, type JsonObject } from '#protocol';
+import { applyMergePatch, applyOperations, ProtocolError, type JsonObject, type ProtocolErrorCode } from '#protocol';
 import type { WriteBack } from '#protocol';
 import type { Metrics } from '../ops/metrics.ts';
 import {
@@ -16,6 +16,14 @@ import {
   type CookieShape, type Deadlines, type SessionRecord, type Timing,
 } from './record.ts';
 import type { SessionStore, StoredSession } from './store.ts';
+import { SessionLocks, type Lease, type LockSettings } from './session-lock.ts';
+
+/** loadLocked's result: the session under its lease, or why there is none. */
+export type LockedLoad =
+  | { kind: 'locked'; loaded: LoadedSession; lease: Lease }
+  | { kind: 'gone' }
+  | { kind: 'timeout'; retryAfterMs: number }
+  | { kind: 'aborted' };
 
 /**
  * Compare-and-set attempts before a write-back is reported as failed. Within one process
@@ -26,6 +34,8 @@ export const MAX_CAS_ATTEMPTS = 32;
 const RETRY_BACKOFF_MS = 2;
 /** How long writes to a regenerated session's old id are redirected to the new one. */
 export const MOVED_POINTER_TTL_MS = 120_000;
+/** Moved pointers a write or destroy follows: a session regenerated again while the first pointer lives. */
+const MAX_MOVED_HOPS = 4;
 
 export interface LoadedSession {
   sid: string;
@@ -47,11 +57,20 @@ interface ParsedEntry {
 }
 
 export type WriteBackOutcome =
-  | { kind: 'stored'; sid: string; deadlines: Deadlines; newSid: boolean }
+  /**
+   * `followed`: the write was addressed to an id that a regenerate had moved, and landed in
+   * the session it moved to. That session's id is never handed to this response's client,
+   * which presented the old id (session fixation): only the regenerating response gets it.
+   */
+  | { kind: 'stored'; sid: string; deadlines: Deadlines; newSid: boolean; followed?: boolean }
   | { kind: 'destroyed' }
   | { kind: 'gone' }
   | { kind: 'too_large'; bytes: number }
-  | { kind: 'contended' };
+  /** The changes cannot apply to what is stored (an operation's type_mismatch or unsafe_number); nothing stored. */
+  | { kind: 'refused'; code: ProtocolErrorCode; detail: string }
+  | { kind: 'contended' }
+  /** The request's lease (mounts[].lock) ran out and another request took it: nothing stored. */
+  | { kind: 'lease_lost' };
 
 export interface SessionManagerOptions {
   store: SessionStore;
@@ -63,6 +82,12 @@ export interface SessionManagerOptions {
   now?: () => number;
   logger: Logger;
   metrics: Metrics;
+}
+
+/** An operation that cannot apply to the stored value is a refusal, like a protocol error. */
+function refusedOutcome(error: unknown): WriteBackOutcome {
+  if (error instanceof ProtocolError) return { kind: 'refused', code: error.code, detail: error.message };
+  throw error;
 }
 
 /**
@@ -86,6 +111,7 @@ function lookup(data: JsonObject, dotted: readonly string[]): string | null {
 export class SessionManager {
   readonly store: SessionStore;
   readonly timing: Timing;
+  readonly locks: SessionLocks;
   readonly #o: SessionManagerOptions;
   readonly #now: () => number;
   readonly #userPath: readonly string[];
@@ -96,6 +122,7 @@ export class SessionManager {
     this.#o = options;
     this.store = options.store;
     this.timing = options.timing;
+    this.locks = new SessionLocks(options.store, options.logger);
     this.#now = options.now ?? Date.now;
     this.#userPath = options.userKey.split('.');
   }
@@ -142,6 +169,22 @@ export class SessionManager {
   /** One store round trip. Rejects with StoreUnavailableError when the store is down. */
   load(sid: string): Promise<LoadedSession | null> {
     return this.store.get(sid).then((stored) => this.#loaded(sid, stored));
+  }
+
+  /**
+   * For locked mounts: waits (bounded) for the session's lease and loads the session as it
+   * is when the lease is taken, so a request sees what the one before it stored. No lease
+   * is taken for a session that does not exist (an anonymous visitor) or has ended.
+   */
+  async loadLocked(sid: string, settings: LockSettings, signal?: AbortSignal): Promise<LockedLoad> {
+    const outcome = await this.locks.acquire(sid, settings, signal);
+    if (outcome.kind !== 'locked') return outcome;
+    const loaded = this.#loaded(sid, outcome.stored);
+    if (!loaded) {
+      await outcome.lease.release();
+      return { kind: 'gone' };
+    }
+    return { kind: 'locked', loaded, lease: outcome.lease };
   }
 
   #loaded(sid: string, stored: StoredSession | null): LoadedSession | null {
@@ -198,13 +241,17 @@ export class SessionManager {
     return run;
   }
 
-  /** Applies a verified write-back. `loaded` is what this request read (null: no session). */
-  apply(loaded: LoadedSession | null, tokenSid: string | null, writeBack: WriteBack, secure: boolean): Promise<WriteBackOutcome> {
-    if (!tokenSid) return this.#applyNow(loaded, tokenSid, writeBack, secure);
-    return this.#serially(tokenSid, () => this.#applyNow(loaded, tokenSid, writeBack, secure));
+  /**
+   * Applies a verified write-back. `loaded` is what this request read (null: no session);
+   * `fence`, for a request holding the session's lease, refuses the write once a newer
+   * lease exists (a request whose lease ran out cannot write after the next one).
+   */
+  apply(loaded: LoadedSession | null, tokenSid: string | null, writeBack: WriteBack, secure: boolean, fence?: number): Promise<WriteBackOutcome> {
+    const run = () => this.#applyNow(loaded, tokenSid, writeBack, secure, fence).catch(refusedOutcome);
+    return tokenSid ? this.#serially(tokenSid, run) : run();
   }
 
-  async #applyNow(loaded: LoadedSession | null, tokenSid: string | null, writeBack: WriteBack, secure: boolean): Promise<WriteBackOutcome> {
+  async #applyNow(loaded: LoadedSession | null, tokenSid: string | null, writeBack: WriteBack, secure: boolean, fence: number | undefined): Promise<WriteBackOutcome> {
     if (writeBack.revokeUser) {
       // Revoking ends this session too, so anything else asked alongside is moot.
       if (loaded) await this.#revokeUser(loaded);
@@ -214,9 +261,12 @@ export class SessionManager {
       if (tokenSid) await this.#destroy(tokenSid, loaded);
       return { kind: 'destroyed' };
     }
-    if (!tokenSid) return this.#create(writeBack.set ?? {}, secure);
-    const patch = (record: SessionRecord) => applyMergePatch(dataOf(record), writeBack.set ?? {}) as JsonObject;
-    return writeBack.regenerate ? this.#regenerate(tokenSid, loaded, patch) : this.#update(tokenSid, loaded, patch);
+    // The same function runs on every compare-and-set attempt, over what is stored then:
+    // that is what makes incr/add/remove atomic.
+    const changed = (data: JsonObject) => applyOperations(applyMergePatch(data, writeBack.set ?? {}) as JsonObject, writeBack);
+    if (!tokenSid) return this.#create(changed({}), secure);
+    const patch = (record: SessionRecord) => changed(dataOf(record));
+    return writeBack.regenerate ? this.#regenerate(tokenSid, loaded, patch, fence) : this.#update(tokenSid, loaded, patch, 0, fence);
   }
 
   async #create(data: JsonObject, secure: boolean): Promise<WriteBackOutcome> {
@@ -238,12 +288,16 @@ export class SessionManager {
   }
 
   /** Read-modify-write with compare-and-set; the first attempt reuses what the request already read. */
-  async #update(sid: string, loaded: LoadedSession | null, patch: (r: SessionRecord) => JsonObject, followMoved = true): Promise<WriteBackOutcome> {
+  async #update(sid: string, loaded: LoadedSession | null, patch: (r: SessionRecord) => JsonObject, hops = 0, fence?: number): Promise<WriteBackOutcome> {
     let current: LoadedSession | null = loaded && loaded.sid === sid ? loaded : await this.load(sid);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
       if (!current) {
-        const moved = followMoved ? await this.store.movedTo(sid) : null;
-        if (moved) return this.#update(moved, null, patch, false);
+        // Regenerated while this request ran: the write lands where the session went.
+        const moved = hops < MAX_MOVED_HOPS ? await this.store.movedTo(sid) : null;
+        if (moved) {
+          const outcome = await this.#update(moved, null, patch, hops + 1);
+          return outcome.kind === 'stored' ? { ...outcome, followed: true } : outcome;
+        }
         this.#o.metrics.sessionWritesOf('update', 'gone').inc();
         return { kind: 'gone' };
       }
@@ -253,8 +307,9 @@ export class SessionManager {
       const raw = JSON.stringify(record);
       if (raw.length > this.#o.maxBytes) return { kind: 'too_large', bytes: raw.length };
       const deadlines = deadlinesOf(record._gateway, this.timing);
-      const result = await this.store.compareAndSet(sid, current.stored.version, raw, this.#ttl(deadlines, now));
+      const result = await this.store.compareAndSet(sid, current.stored.version, raw, this.#ttl(deadlines, now), fence);
       this.#o.metrics.sessionWritesOf('update', result).inc();
+      if (result === 'stale') return { kind: 'lease_lost' };
       if (result === 'ok') {
         this.#remember(sid, raw, record);
         if (lookup(before, this.#userPath) !== lookup(dataOf(record), this.#userPath)) await this.#index(dataOf(record), sid, deadlines, now);
@@ -267,45 +322,75 @@ export class SessionManager {
   }
 
   /**
-   * New id, data kept. Order matters: the new record is written first, then the old one
-   * is deleted only if unchanged (else we re-read and rewrite the new one), so no write
-   * is lost and the old id never outlives the switch. Writers still holding the old id
-   * follow the moved pointer.
+   * New id, data kept. The new record is written first, under an id nobody knows yet; then
+   * one atomic step (store.moveSession) checks that the old id still holds what was read,
+   * deletes it and leaves a pointer to the new id. Changed meanwhile: re-read, rewrite the
+   * new record, try again, so no write to the old id is lost. Moved meanwhile by another
+   * regenerate: this one's new id is dropped and its changes land in the session the
+   * other created, so exactly one session lives on. Gone (destroyed, expired): nothing lives on.
    */
-  async #regenerate(oldSid: string, loaded: LoadedSession | null, patch: (r: SessionRecord) => JsonObject): Promise<WriteBackOutcome> {
+  async #regenerate(oldSid: string, loaded: LoadedSession | null, patch: (r: SessionRecord) => JsonObject, fence?: number): Promise<WriteBackOutcome> {
     const newSid = newSessionId();
-    await this.store.setMoved(oldSid, newSid, MOVED_POINTER_TTL_MS);
+    /** Whether the new id was written (by any attempt): then it must not outlive a failed switch. */
+    let written = false;
     let current: LoadedSession | null = loaded && loaded.sid === oldSid ? loaded : await this.load(oldSid);
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      if (!current) {
-        await this.store.destroy(newSid);
-        this.#o.metrics.sessionWritesOf('regenerate', 'gone').inc();
-        return { kind: 'gone' };
-      }
+      let result: Awaited<ReturnType<SessionStore['moveSession']>>;
+      let record: SessionRecord | undefined;
+      let deadlines: Deadlines | undefined;
       const now = this.#now();
-      const record = withData(current.record, patch(current.record), now, this.timing, this.#o.cookieShape);
-      const raw = JSON.stringify(record);
-      if (raw.length > this.#o.maxBytes) return { kind: 'too_large', bytes: raw.length };
-      const deadlines = deadlinesOf(record._gateway, this.timing);
-      await this.store.put(newSid, raw, this.#ttl(deadlines, now));
-      const result = await this.store.compareAndDelete(oldSid, current.stored.version);
-      this.#o.metrics.sessionWritesOf('regenerate', result).inc();
+      if (current) {
+        record = withData(current.record, patch(current.record), now, this.timing, this.#o.cookieShape);
+        const raw = JSON.stringify(record);
+        if (raw.length > this.#o.maxBytes) return { kind: 'too_large', bytes: raw.length };
+        deadlines = deadlinesOf(record._gateway, this.timing);
+        await this.store.put(newSid, raw, this.#ttl(deadlines, now));
+        written = true;
+        result = await this.store.moveSession(oldSid, current.stored.version, newSid, MOVED_POINTER_TTL_MS, fence);
+      } else {
+        // Nothing to copy: only a pointer left by another regenerate can still take the changes.
+        const movedTo = await this.store.movedTo(oldSid);
+        result = movedTo ? { movedTo } : 'gone';
+      }
+      this.#o.metrics.sessionWritesOf('regenerate', typeof result === 'string' ? result : 'moved').inc();
       if (result === 'ok') {
-        await this.#index(dataOf(record), newSid, deadlines, now);
-        return { kind: 'stored', sid: newSid, deadlines, newSid: true };
+        await this.#index(dataOf(record!), newSid, deadlines!, now);
+        return { kind: 'stored', sid: newSid, deadlines: deadlines!, newSid: true };
+      }
+      if (result === 'gone' || result === 'stale') {
+        if (written) await this.store.destroy(newSid);
+        return result === 'gone' ? { kind: 'gone' } : { kind: 'lease_lost' };
+      }
+      if (typeof result === 'object') {
+        if (written) await this.store.destroy(newSid);
+        const outcome = await this.#update(result.movedTo, null, patch, 1);
+        return outcome.kind === 'stored' ? { ...outcome, followed: true } : outcome;
       }
       await sleep(Math.random() * RETRY_BACKOFF_MS * (attempt + 1));
-      current = result === 'gone' ? null : await this.load(oldSid);
+      current = await this.load(oldSid);
     }
-    await this.store.destroy(newSid);
+    if (written) await this.store.destroy(newSid);
     return { kind: 'contended' };
   }
 
+  /**
+   * Deletes the session and every session it was regenerated into while the pointers
+   * live: a logout sent with the pre-login cookie, applied after the login, ends the
+   * logged-in session too (it was the same visitor's session a moment ago).
+   */
   async #destroy(sid: string, loaded: LoadedSession | null): Promise<void> {
+    const ended = [sid];
     await this.store.destroy(sid);
-    this.#o.metrics.sessionWritesOf('destroy', 'ok').inc();
+    for (let hop = 0, at = sid; hop < MAX_MOVED_HOPS; hop++) {
+      const next = await this.store.movedTo(at);
+      if (!next) break;
+      await this.store.destroy(next);
+      ended.push(next);
+      at = next;
+    }
+    this.#o.metrics.sessionWritesOf('destroy', 'ok').inc(ended.length);
     const user = loaded ? lookup(dataOf(loaded.record), this.#userPath) : null;
-    if (user) await this.store.unindexUser(user, [sid]);
+    if (user) await this.store.unindexUser(user, ended);
   }
 
   async #revokeUser(loaded: LoadedSession): Promise<void> {

@@ -148,7 +148,7 @@ describe.skipIf(!hasVenv)(`the Python helper, pip-installed into a fresh venv ($
 
   it('the venv imports the helper it installed, not the checkout', () => {
     const file = run(python, ['-c', 'import session_gateway, session_gateway.asgi; print(session_gateway.__file__, session_gateway.__version__)'], tmpdir()).trim();
-    expect(file).toMatch(new RegExp(`^${join(work, 'venv')}/lib/python3\\.\\d+/site-packages/session_gateway/__init__\\.py 2\\.0\\.0$`));
+    expect(file).toMatch(new RegExp(`^${join(work, 'venv')}/lib/python3\\.\\d+/site-packages/session_gateway/__init__\\.py 3\\.0\\.0$`));
   });
 
   it('WSGI behind the gateway: the login write-back is stored and the next token carries it', async () => {

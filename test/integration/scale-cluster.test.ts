@@ -19,6 +19,7 @@ let a: StartedGateway;
 let b: StartedGateway;
 let cluster: Cluster;
 let prefix: string;
+let locked: TestBackend;
 
 async function untilReady(url: string): Promise<void> {
   const end = Date.now() + 10_000;
@@ -33,10 +34,12 @@ beforeAll(async () => {
   console.log(`cluster: three masters up and cluster_state:ok in ${topology.startedInMs} ms`);
   shop = await startBackend('shop', SIGNING_SECRET);
   blog = await startBackend('blog', SIGNING_SECRET);
+  locked = await startBackend('locked', SIGNING_SECRET);
   prefix = `sess:c${randomBytes(4).toString('hex')}:`;
   const config = baseConfig([
     { name: 'shop', prefix: '/shop', upstream: shop.url, read: ['*'], write: ['*'] },
     { name: 'blog', prefix: '/blog', upstream: blog.url, read: ['*'], write: ['*'] },
+    { name: 'locked', prefix: '/locked', upstream: locked.url, read: ['*'], write: ['*'], lock: true },
   ], { store: { redis: { cluster: topology.nodes, prefix } } });
   a = await startGateway(config);
   b = await startGateway(config);
@@ -46,7 +49,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([a?.close(), b?.close()]);
-  await Promise.all([shop?.close(), blog?.close()]);
+  await Promise.all([shop?.close(), blog?.close(), locked?.close()]);
   cluster?.disconnect();
   await topology?.stop();
 });
@@ -86,6 +89,23 @@ describe('sessions on a three-master Redis Cluster', () => {
     expect((await first!.post(`${b.url}/blog/write`, { writeBack: { destroy: true } })).status).toBe(200);
     expect(await cluster.exists(`${prefix}${sid}`)).toBe(0);
     expect((await first!.get(`${a.url}/shop/`)).json().claims).toMatchObject({ sid: null, data: {} });
+  });
+
+  it('scripts over a session and its side keys (regenerate\'s move, the lease, fenced writes) run in the session\'s slot', async () => {
+    const br = new Browser('');
+    await br.post(`${a.url}/shop/write`, { writeBack: { set: { user: { id: newUserId() }, c: 0 } } });
+    const oldSid = (await claimsOf(br, `${a.url}/shop/`)).sid;
+    expect((await br.post(`${b.url}/shop/write`, { writeBack: { regenerate: true } })).status).toBe(200);
+    const sid = (await claimsOf(br, `${a.url}/shop/`)).sid;
+    expect(sid).not.toBe(oldSid);
+    expect(await cluster.exists(`${prefix}${oldSid}`)).toBe(0);
+    const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => {
+      const peer = new Browser('');
+      for (const [k, v] of br.cookies) peer.cookies.set(k, v);
+      return peer.post(`${(i % 2 ? a : b).url}/locked/write`, { writeBack: { incr: { c: 1 } } });
+    }));
+    expect(replies.map((r) => r.status)).toEqual(replies.map(() => 200));
+    expect(JSON.parse((await cluster.get(`${prefix}${sid}`))!).c).toBe(40);
   });
 
   it('each session is exactly one key, and the user index key carries a {hash tag} of the user id', async () => {

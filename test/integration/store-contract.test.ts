@@ -89,12 +89,75 @@ describe.each(stores)('%s store contract', (_kind, make) => {
     expect(await store.get(id)).toBeNull();
   });
 
-  it('keeps a moved pointer for its TTL', async () => {
+  it('moveSession switches an unchanged session to the new id and keeps a pointer for its TTL', async () => {
     const id = sid();
-    await store.setMoved(id, 'new-id', 300);
-    expect(await store.movedTo(id)).toBe('new-id');
+    await store.create(id, '{"v":1}', 60_000);
+    const read = (await store.get(id))!;
+    await store.put('new-' + id, '{"v":1}', 60_000);
+    expect(await store.moveSession(id, read.version, 'new-' + id, 300)).toBe('ok');
+    expect(await store.get(id)).toBeNull();
+    expect(await store.movedTo(id)).toBe('new-' + id);
     await sleep(450);
     expect(await store.movedTo(id)).toBeNull();
+  });
+
+  it('moveSession refuses a changed session, and leaves no pointer', async () => {
+    const id = sid();
+    await store.create(id, '{"v":1}', 60_000);
+    const read = (await store.get(id))!;
+    await store.put(id, '{"v":2}', 60_000);
+    expect(await store.moveSession(id, read.version, 'new-' + id, 60_000)).toBe('conflict');
+    expect((await store.get(id))?.raw).toBe('{"v":2}');
+    expect(await store.movedTo(id)).toBeNull();
+  });
+
+  it('a second moveSession of one session finds where the first moved it, and does not overwrite the pointer', async () => {
+    const id = sid();
+    await store.create(id, '{"v":1}', 60_000);
+    const read = (await store.get(id))!;
+    expect(await store.moveSession(id, read.version, 'first', 60_000)).toBe('ok');
+    expect(await store.moveSession(id, read.version, 'second', 60_000)).toEqual({ movedTo: 'first' });
+    expect(await store.movedTo(id)).toBe('first');
+  });
+
+  it('moveSession of a session that ended is "gone" and leaves no pointer', async () => {
+    const id = sid();
+    await store.create(id, '{"v":1}', 60_000);
+    const read = (await store.get(id))!;
+    await store.destroy(id);
+    expect(await store.moveSession(id, read.version, 'new', 60_000)).toBe('gone');
+    expect(await store.movedTo(id)).toBeNull();
+  });
+
+  it('a lease: none for a missing session; one holder at a time; given back; fences rise', async () => {
+    const id = sid();
+    expect(await store.acquireLease(id, 60_000)).toBe('gone');
+    await store.create(id, '{"v":1}', 60_000);
+    const first = await store.acquireLease(id, 60_000);
+    expect(first).toMatchObject({ fence: expect.any(Number), stored: { raw: '{"v":1}' } });
+    const held = await store.acquireLease(id, 60_000);
+    expect(held).toEqual({ heldForMs: expect.any(Number) });
+    expect((held as { heldForMs: number }).heldForMs).toBeGreaterThan(50_000);
+    await store.releaseLease(id, (first as { fence: number }).fence);
+    const second = await store.acquireLease(id, 60_000);
+    expect((second as { fence: number }).fence).toBe((first as { fence: number }).fence + 1);
+    // An old fence cannot give back a newer lease.
+    await store.releaseLease(id, (first as { fence: number }).fence);
+    expect(await store.acquireLease(id, 60_000)).toEqual({ heldForMs: expect.any(Number) });
+  });
+
+  it('a lease runs out by itself, and a write under the run-out fence is refused once another lease was taken', async () => {
+    const id = sid();
+    await store.create(id, '{"v":1}', 60_000);
+    const late = (await store.acquireLease(id, 200)) as { fence: number; stored: { version: string } };
+    await sleep(350);
+    const next = (await store.acquireLease(id, 60_000)) as { fence: number; stored: { version: string } };
+    expect(next.fence).toBe(late.fence + 1);
+    expect(await store.compareAndSet(id, late.stored.version, '{"v":"late"}', 60_000, late.fence)).toBe('stale');
+    expect(await store.moveSession(id, late.stored.version, 'new-' + id, 60_000, late.fence)).toBe('stale');
+    expect((await store.get(id))?.raw).toBe('{"v":1}');
+    expect(await store.compareAndSet(id, next.stored.version, '{"v":2}', 60_000, next.fence)).toBe('ok');
+    expect((await store.get(id))?.raw).toBe('{"v":2}');
   });
 
   it('indexes sessions by user, and forgets them', async () => {

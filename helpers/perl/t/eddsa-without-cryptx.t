@@ -25,7 +25,7 @@ print JSON::PP->new->canonical->encode(\%out);
 PERL
 
 # List-form open: no shell, so the script needs no quoting.
-open my $child, '-|', $^X, "-I$FindBin::Bin/../lib", '-e', $script, "$REPO/test/vectors/protocol-v2.json"
+open my $child, '-|', $^X, "-I$FindBin::Bin/../lib", '-e', $script, "$REPO/test/vectors/protocol-v3.json"
   or die "cannot run $^X: $!";
 my $out = do { local $/; <$child> };
 close $child;

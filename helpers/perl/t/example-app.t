@@ -24,7 +24,7 @@ sub asked {
   my $value = $res->header('X-Session-Gateway-Write') // return undef;
   ok hs256_ok($value, $SHOP_KEYS{'2026-11'}), 'write-back verifies';
   my (undef, $payload) = jws_parts($value);
-  is $payload->{v}, 2, 'protocol version 2';
+  is $payload->{v}, 3, 'protocol version 3';
   is $payload->{rid}, $res->request->header('X-Session-Gateway-Rid'), 'bound to the request\'s rid header';
   delete @$payload{qw(v aud rid sid)};
   return $payload;

@@ -1,6 +1,6 @@
 # Plack::Middleware::SessionGateway with Plack::Test, on a tiny app that reads and
 # writes psgix.session; run through the mock client and through a real HTTP server.
-# Requests carry what the gateway sends (protocol v2): X-Session-Gateway-Token and a
+# Requests carry what the gateway sends (protocol v3): X-Session-Gateway-Token and a
 # fresh X-Session-Gateway-Rid on each request.
 use strict;
 use warnings;
@@ -40,6 +40,11 @@ my $app = sub {
   elsif ($path eq '/replace') { $env->{'psgix.session'} = { %$session, cart => [7] } }    # as Catalyst's Store::PSGI does
   elsif ($path eq '/scalar')  { $env->{'psgix.session'} = time + 3600; $options->{change_id} = 1 }    # not a hash
   elsif ($path eq '/blessed') { $session->{when} = bless {}, 'Not::JSON' }
+  elsif ($path eq '/count')   { Plack::Middleware::SessionGateway::session_incr($env, 'visits');
+                                Plack::Middleware::SessionGateway::session_add($env, 'tags', 'b', 'a');
+                                Plack::Middleware::SessionGateway::session_remove($env, 'cart', 2);
+                                $body = $JSON->encode({ visits => $session->{visits}, tags => $session->{tags}, cart => $session->{cart} }) }
+  elsif ($path eq '/count-raw') { $options->{incr}{visits} = 3; $session->{visits} = 'ignored: the operation is sent' }
   elsif ($path eq '/spoof')   { push @headers, 'X-Session-Gateway-Write' => 'forged' }
   elsif ($path eq '/stream') {
     return sub {
@@ -87,7 +92,7 @@ sub write_back_of {
   return undef unless defined $value;
   my ($header, $payload) = jws_parts($value);
   ok hs256_ok($value, $SHOP_KEYS{ $header->{kid} }), 'write-back signed with the mount key';
-  is $payload->{v}, 2, 'protocol version 2';
+  is $payload->{v}, 3, 'protocol version 3';
   my (undef, $claims) = jws_parts($token);
   my $rid = $res->request->header('X-Session-Gateway-Rid');
   like $rid, qr/\A[A-Za-z0-9_-]{22}\z/, 'the request carried a rid header';
@@ -125,6 +130,15 @@ sub run_suite {
     is $body->{rid}, $rid, 'session_gateway.claims rid is the header\'s';
     is canonical($body->{user}), canonical({ id => 42, name => 'Ada' }), 'psgix.session data';
     ok !defined $res->header('X-Session-Gateway-Write'), 'no write-back';
+  };
+
+  subtest 'atomic operations: session_incr/add/remove become incr/add/remove, and show in psgix.session' => sub {
+    my $res = $get->('/count', $token);
+    is canonical($JSON->decode($res->content)), canonical({ visits => 1, tags => ['b', 'a'], cart => [1, 3] }), 'the app sees the results';
+    is canonical(write_back_of($res, $token)), canonical({ incr => { visits => 1 }, add => { tags => ['b', 'a'] }, remove => { cart => [2] } }),
+      'sent as operations, not as a set of what the app saw';
+    is canonical(write_back_of($get->('/count-raw', $token), $token)), canonical({ incr => { visits => 3 } }),
+      'psgix.session.options{incr} directly; the hash value of that key is not sent';
   };
 
   subtest 'one token, two requests: each write-back bound to its own rid header' => sub {

@@ -87,6 +87,7 @@ subtest 'every valid write-back round trips' => sub {
     my $wb = $v->{writeBack};
     my $built = build_write_back($v->{binding}, $kid, $SHOP_KEYS{$kid},
       (exists $wb->{set} ? (set => $wb->{set}) : ()),
+      (map { exists $wb->{$_} ? ($_ => $wb->{$_}) : () } qw(incr add remove)),
       regenerate => $wb->{regenerate}, destroy => $wb->{destroy}, revoke_user => $wb->{revokeUser});
     my ($header, $payload) = jws_parts($built);
     is canonical($header), canonical($ref_header), "$v->{name}: header";
@@ -106,8 +107,8 @@ subtest 'a write-back built from verified claims is bound to the rid header' => 
   my $built = build_write_back($claims, $kid, $SHOP_KEYS{$kid}, set => { cart => [] });
   my (undef, $payload) = jws_parts($built);
   is canonical($payload),
-    canonical({ v => 2, aud => 'shop', rid => $rid, sid => $v->{expect}{sid}, set => { cart => [] } }),
-    'v 2, the header\'s rid, the token\'s aud and sid';
+    canonical({ v => 3, aud => 'shop', rid => $rid, sid => $v->{expect}{sid}, set => { cart => [] } }),
+    'v 3, the header\'s rid, the token\'s aud and sid';
   ok hs256_ok($built, $SHOP_KEYS{$kid}), 'signed with the mount key';
 };
 
@@ -121,6 +122,13 @@ subtest 'the builder refuses what the gateway would refuse' => sub {
     [{ set => { cookie => {} } },              'reserved_key'],
     [{ set => { _gateway => {} } },            'reserved_key'],
     [{ set => { note => 'x' x 9000 } },        'too_large'],
+    [{ set => { note => 9007199254740992 } },  'unsafe_number'],
+    [{ incr => { count => 9007199254740992 } }, 'unsafe_number'],
+    [{ incr => { count => 1.5 } },             'malformed'],
+    [{ add => { tags => 'a' } },               'malformed'],
+    [{ set => { count => 1 }, incr => { count => 1 } }, 'malformed'],
+    [{ destroy => 1, incr => { count => 1 } }, 'malformed'],
+    [{ incr => { _gateway => 1 } },            'reserved_key'],
   );
   for my $case (@cases) {
     my ($ask, $code) = @$case;

@@ -33,6 +33,7 @@ my @cases = map {
   { binding => $_->{binding},
     header  => build_write_back($_->{binding}, '2026-11', $SHOP_KEYS{'2026-11'},
       (exists $wb->{set} ? (set => $wb->{set}) : ()),
+      (map { exists $wb->{$_} ? ($_ => $wb->{$_}) : () } qw(incr add remove)),
       regenerate => $wb->{regenerate}, destroy => $wb->{destroy}, revoke_user => $wb->{revokeUser}) }
 } @vectors;
 # A request as the gateway sends it: the token, and a fresh X-Session-Gateway-Rid beside

@@ -1,4 +1,4 @@
-"""Backend helper for session-gateway, protocol v2 (docs/PROTOCOL.md).
+"""Backend helper for session-gateway, protocol v3 (docs/PROTOCOL.md).
 
 Standard library only (Python >= 3.9). WSGI middleware here (SessionGatewayMiddleware),
 ASGI 3 middleware in session_gateway.asgi (SessionGatewayASGIMiddleware, also exported here). It verifies the request token the gateway
@@ -39,9 +39,9 @@ __all__ = [
     "public_keys_from_jwks", "verify_token",
 ]
 
-__version__ = "2.0.0"
+__version__ = "3.0.0"
 
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 TOKEN_HEADER = "X-Session-Gateway-Token"
 #: The request's nonce, sent beside the token (PROTOCOL.md §2, §4.4): a write-back repeats it.
 RID_HEADER = "X-Session-Gateway-Rid"
@@ -66,7 +66,28 @@ ERROR_CODES = (
     "unknown_key", "bad_signature", "wrong_audience", "stale", "future",
     # raised by the gateway for write-backs; the builder uses them for what it can see
     "replayed", "reserved_key", "forbidden_key", "unsafe_key", "too_large", "too_deep",
+    "unsafe_number", "type_mismatch",
 )
+
+#: The write-back's atomic operations (PROTOCOL.md §6.4), in the order the gateway applies them.
+OPERATIONS = ("incr", "add", "remove")
+#: Numbers a write-back may hold (PROTOCOL.md §3): beyond, not every JSON stack keeps them exactly.
+MAX_SAFE_NUMBER = 2**53 - 1
+
+
+def _check_numbers(value, where):
+    """Raises unsafe_number for a number beyond ±(2^53-1) anywhere in ``value`` (PROTOCOL.md §3)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, bool):
+            continue
+        if isinstance(node, (int, float)) and abs(node) > MAX_SAFE_NUMBER:
+            raise SessionGatewayError("unsafe_number", f"{node} in {where} is beyond ±(2^53-1); store it as a string")
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend(node)
 
 # Header names compared case-insensitively with "_" counting as "-" (PROTOCOL.md §2);
 # the second form is the WSGI/CGI environ spelling HTTP_X_SESSION_GATEWAY_TOKEN.
@@ -432,7 +453,9 @@ class Session:
 
     Read: ``sid``, ``data`` (the readable keys; None when ``data_omitted``), ``get(key)``.
     Change: ``set(key, value)``, ``delete(key)``, ``regenerate()``, ``destroy()``,
-    ``revoke_user()``; the middleware turns them into the write-back header.
+    ``revoke_user()``; atomically (PROTOCOL.md §6.4, parallel requests all count):
+    ``incr(key, by=1)``, ``add(key, *members)``, ``remove(key, *members)``. The
+    middleware turns them into the write-back header.
     Links: ``prefix`` (the mount's public path prefix, "" when none), ``url_for(path)``.
     """
 
@@ -449,6 +472,7 @@ class Session:
         self.kid = kid  # which key signed the token; write-backs reuse it when they can
         self.prefix = ""  # from X-Forwarded-Prefix, when verified from a headers mapping
         self._pending = {}  # key -> new value, None meaning delete
+        self._ops = {op: {} for op in OPERATIONS}  # op -> key -> amount (incr) or list of members
         self._regenerate = False
         self._destroy = False
         self._revoke_user = False
@@ -477,7 +501,18 @@ class Session:
         if key in self._pending:
             value = self._pending[key]
             return default if value is None else copy.deepcopy(value)
-        return copy.deepcopy((self.data or {}).get(key, default))
+        value = copy.deepcopy((self.data or {}).get(key))
+        # What this request's operations make of the token's value (the gateway applies them to what is stored).
+        if key in self._ops["incr"] and (value is None or (isinstance(value, int) and not isinstance(value, bool))):
+            value = (value or 0) + self._ops["incr"][key]
+        elif key in self._ops["add"] and (value is None or isinstance(value, list)):
+            value = value or []
+            for member in self._ops["add"][key]:
+                if not any(_same_json(member, m) for m in value):
+                    value.append(copy.deepcopy(member))
+        elif key in self._ops["remove"] and isinstance(value, list):
+            value = [m for m in value if not any(_same_json(m, r) for r in self._ops["remove"][key])]
+        return default if value is None else value
 
     # asking for changes
 
@@ -487,15 +522,54 @@ class Session:
         if self._destroy and action != "revoke_user":
             raise RuntimeError(f"session.{action}() after session.destroy() in the same request")
 
-    def set(self, key, value):
-        """Sets a top-level key. None deletes it (JSON Merge Patch has no stored null)."""
-        self._check_open("set")
+    def _check_key(self, key, how):
         if not isinstance(key, str):
             raise TypeError("session keys are strings")
         if key in RESERVED_KEYS:
             raise SessionGatewayError("reserved_key", f"{key!r} belongs to the gateway")
+        before = "set" if key in self._pending else next((op for op in OPERATIONS if key in self._ops[op]), None)
+        if before is not None and before != how:
+            raise RuntimeError(f"{key!r} is already changed by {before}() in this request; "
+                               "one write-back changes a key one way (set, incr, add or remove)")
+
+    def set(self, key, value):
+        """Sets a top-level key. None deletes it (JSON Merge Patch has no stored null)."""
+        self._check_open("set")
+        self._check_key(key, "set")
         _to_json(value)  # fail now, in the app's code, if the value is not JSON
+        _check_numbers(value, key)
         self._pending[key] = copy.deepcopy(value)
+
+    def incr(self, key, by=1):
+        """Adds ``by`` (negative subtracts) to the integer at ``key``, atomically in the gateway.
+
+        Parallel requests all count, where ``set(key, get(key) + 1)`` is last-writer-wins.
+        An absent key counts as 0; one holding anything but an integer makes the gateway
+        refuse the write-back (``type_mismatch``).
+        """
+        self._check_open("incr")
+        self._check_key(key, "incr")
+        if isinstance(by, bool) or not isinstance(by, int):
+            raise TypeError(f"incr({key!r}, {by!r}): the amount must be an integer")
+        total = self._ops["incr"].get(key, 0) + by
+        _check_numbers(total, f"incr({key!r})")
+        self._ops["incr"][key] = total
+
+    def add(self, key, *members):
+        """Adds members to the list at ``key`` used as a set (each unless an equal one is there), atomically."""
+        self._members("add", key, members)
+
+    def remove(self, key, *members):
+        """Removes every member equal to one given from the list at ``key``, atomically."""
+        self._members("remove", key, members)
+
+    def _members(self, op, key, members):
+        self._check_open(op)
+        self._check_key(key, op)
+        members = list(members)
+        _to_json(members)
+        _check_numbers(members, f"{op}({key!r})")
+        self._ops[op].setdefault(key, []).extend(copy.deepcopy(members))
 
     def delete(self, key):
         self.set(key, None)
@@ -510,6 +584,7 @@ class Session:
         self._check_open("destroy")
         self._destroy = True
         self._pending.clear()
+        self._ops = {op: {} for op in OPERATIONS}
         self._regenerate = False
 
     def revoke_user(self):
@@ -528,9 +603,10 @@ class Session:
                 patch[key] = None
             elif key not in known or not _same_json(known[key], value):
                 patch[key] = _merge_diff(known.get(key), value)
-        if not (patch or self._regenerate or self._destroy or self._revoke_user):
+        ops = {op: copy.deepcopy(self._ops[op]) or None for op in OPERATIONS}
+        if not (patch or any(ops.values()) or self._regenerate or self._destroy or self._revoke_user):
             return None
-        return {"set": patch or None, "regenerate": self._regenerate,
+        return {"set": patch or None, **ops, "regenerate": self._regenerate,
                 "destroy": self._destroy, "revoke_user": self._revoke_user}
 
     def freeze(self):
@@ -548,37 +624,68 @@ def _binding(session):
     return {"aud": session.aud, "rid": session.rid, "sid": session.sid}
 
 
-def _write_back_payload(binding, set, regenerate, destroy, revoke_user):
+def _check_operations(ops, set):
+    """PROTOCOL.md §6.2 step 5 for incr/add/remove: shapes, and no key changed two ways."""
+    seen = {key: "set" for key in (set or {})}
+    for op, args in ops.items():
+        if args is None:
+            continue
+        if not isinstance(args, dict):
+            raise TypeError(f"{op} must be a dict (key -> {'integer' if op == 'incr' else 'list of members'})")
+        for key, arg in args.items():
+            if op == "incr" and (isinstance(arg, bool) or not isinstance(arg, int)):
+                raise SessionGatewayError("malformed", f"incr[{key!r}] must be an integer")
+            if op != "incr" and not isinstance(arg, list):
+                raise SessionGatewayError("malformed", f"{op}[{key!r}] must be a list of members")
+            if key in seen:
+                raise SessionGatewayError("malformed", f"{key!r} is changed by both {seen[key]} and {op}")
+            seen[key] = op
+            if key in RESERVED_KEYS:
+                raise SessionGatewayError("reserved_key", f"{key!r} belongs to the gateway")
+
+
+def _write_back_payload(binding, set, regenerate, destroy, revoke_user, ops=None):
+    ops = {op: (ops or {}).get(op) for op in OPERATIONS}
     if set is not None and not isinstance(set, dict):
         raise TypeError("set must be a dict (a JSON Merge Patch over the session data)")
-    if destroy and (set is not None or regenerate):
-        raise SessionGatewayError("malformed", "destroy excludes set and regenerate")
-    if set is None and not (regenerate or destroy or revoke_user):
+    changes_data = set is not None or any(v is not None for v in ops.values())
+    if destroy and (changes_data or regenerate):
+        raise SessionGatewayError("malformed", "destroy excludes set, incr, add, remove and regenerate")
+    if not changes_data and not (regenerate or destroy or revoke_user):
         raise SessionGatewayError("malformed", "a write-back must ask for something")
     for key in (set or {}):
         if key in RESERVED_KEYS:
             raise SessionGatewayError("reserved_key", f"{key!r} belongs to the gateway")
+    _check_operations(ops, set)
+    _check_numbers([set, ops], "the write-back")
     payload = {"v": PROTOCOL_VERSION, **binding}
     if set is not None:
         payload["set"] = set
+    for op in OPERATIONS:
+        if ops[op] is not None:
+            payload[op] = ops[op]
     for name, flag in (("regenerate", regenerate), ("destroy", destroy), ("revokeUser", revoke_user)):
         if flag:
             payload[name] = True
     return payload
 
 
-def build_write_back(session, key_id, key, set=None, regenerate=False, destroy=False, revoke_user=False):
+def build_write_back(session, key_id, key, set=None, regenerate=False, destroy=False, revoke_user=False,
+                     incr=None, add=None, remove=None):
     """The value of the X-Session-Gateway-Write header (HS256 under the derived mount key).
 
     ``session``: the verified Session (or a mapping with aud, rid, sid) the response answers;
     ``rid`` is that request's X-Session-Gateway-Rid value, which a Session already holds.
     ``set``: a JSON Merge Patch: a value sets a key, None deletes it, dicts merge.
+    ``incr``, ``add``, ``remove``: the atomic operations (PROTOCOL.md §6.4), dicts of
+    key -> integer / list of members.
     Raises SessionGatewayError with the code the gateway would refuse it with, where
-    the helper can tell (malformed, reserved_key, too_large).
+    the helper can tell (malformed, reserved_key, unsafe_number, too_large).
     """
     if not isinstance(key_id, str):
         raise TypeError("key_id is the kid string")
-    payload = _write_back_payload(_binding(session), set, regenerate, destroy, revoke_user)
+    payload = _write_back_payload(_binding(session), set, regenerate, destroy, revoke_user,
+                                  {"incr": incr, "add": add, "remove": remove})
     header = b64url_encode(_to_json({"alg": "HS256", "kid": key_id, "typ": "JWT"}).encode("utf-8"))
     signing_input = f"{header}.{b64url_encode(_to_json(payload).encode('utf-8'))}"
     mac = hmac.new(_key_bytes(key_id, key), signing_input.encode("ascii"), hashlib.sha256).digest()

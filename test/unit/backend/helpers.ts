@@ -103,5 +103,5 @@ export interface Vectors {
 }
 
 export const vectors: Vectors = JSON.parse(
-  readFileSync(new URL('../../vectors/protocol-v2.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../../vectors/protocol-v3.json', import.meta.url), 'utf8'),
 ) as Vectors;

@@ -3,7 +3,7 @@
  * may carry, and the changes they refuse before the gateway would.
  */
 import { describe, expect, it } from 'vitest';
-import { TOKEN_HEADER, WRITE_HEADER } from '#protocol';
+import { PROTOCOL_VERSION, TOKEN_HEADER, WRITE_HEADER } from '#protocol';
 import { createSessionReader, SessionGatewayError, type GatewaySession } from '@session-gateway/backend';
 import { gatewayAccepts, MOUNT, NEWEST, payloadOf, SHOP_KEYS, signedToken, gatewayHeaders } from './helpers.ts';
 
@@ -50,7 +50,7 @@ describe('changes', () => {
     const session = fresh().set('cart', [1, 2, 3]).delete('user').merge({ prefs: { theme: 'dark' } });
     session.merge({ prefs: { lang: 'fr' } });
     const { payload, accepted } = sent(session);
-    expect(payload).toStrictEqual({ v: 2, ...binding, set: { cart: [1, 2, 3], user: null, prefs: { theme: 'dark', lang: 'fr' } } });
+    expect(payload).toStrictEqual({ v: PROTOCOL_VERSION, ...binding, set: { cart: [1, 2, 3], user: null, prefs: { theme: 'dark', lang: 'fr' } } });
     expect(accepted).toStrictEqual({ set: { cart: [1, 2, 3], user: null, prefs: { theme: 'dark', lang: 'fr' } } });
   });
 
@@ -154,5 +154,41 @@ describe('sessions that cannot change', () => {
     const session = edReader.read(gatewayHeaders(signedToken(ed25519SigningKey('ed-1', privateKey))));
     expect(session.sid).toBe(binding.sid);
     expect(() => session.set('cart', [1])).toThrow(/no mount key/);
+  });
+});
+
+describe('atomic operations (docs/PROTOCOL.md §6.4)', () => {
+  it('incr sums per key, add and remove gather members, all in one write-back the gateway accepts', () => {
+    const session = (fresh() as unknown as GatewaySession<{ count: number; tags: string[]; cart: number[] }>)
+      .incr('count').incr('count', 4).add('tags', 'a').add('tags', 'b').remove('cart', 2);
+    expect(sent(session as never).accepted).toStrictEqual({ incr: { count: 5 }, add: { tags: ['a', 'b'] }, remove: { cart: [2] } });
+  });
+
+  it('get() shows the token\'s value with this response\'s operations', () => {
+    const session = fresh() as unknown as GatewaySession<{ cart: number[]; count: number }>;
+    session.add('cart', 3, 1).incr('count', 2);
+    expect(session.get('cart')).toEqual([1, 2, 3]);
+    expect(session.get('count')).toBe(2);
+  });
+
+  it('refuses what the gateway would refuse: a key changed two ways, a non-integer, a reserved key, a sum beyond 2^53-1', () => {
+    const session = fresh() as unknown as GatewaySession<Record<string, any>>;
+    session.set('cart', [1]);
+    expect(() => session.incr('cart')).toThrow(/already changed by set\(\)/);
+    session.incr('count');
+    expect(() => session.set('count', 3)).toThrow(/already changed by incr\(\)/);
+    expect(() => session.add('count', 1)).toThrow(/already changed by incr\(\)/);
+    expect(() => session.incr('other', 1.5)).toThrow(/must be an integer/);
+    expect(() => session.incr('_gateway')).toThrow(expect.objectContaining({ code: 'reserved_key' }));
+    expect(() => session.incr('big', Number.MAX_SAFE_INTEGER).incr('big')).toThrow(expect.objectContaining({ code: 'unsafe_number' }));
+    expect(() => session.set('n', 2 ** 60)).toThrow(expect.objectContaining({ code: 'unsafe_number' }));
+    // Nothing refused was kept.
+    expect(session.changes).toStrictEqual({ set: { cart: [1] }, incr: { count: 1, big: Number.MAX_SAFE_INTEGER } });
+  });
+
+  it('destroy drops operations, and operations after destroy are refused', () => {
+    const session = fresh().incr('cart' as never).destroy();
+    expect(session.changes).toStrictEqual({ destroy: true });
+    expect(() => session.incr('cart' as never)).toThrow(/destroy/);
   });
 });

@@ -79,6 +79,9 @@ describe('write-back vectors', () => {
       if (value === null) session.delete(key);
       else session.set(key, value);
     }
+    for (const [key, by] of Object.entries(vector.writeBack.incr ?? {})) session.incr(key, by as number);
+    for (const [key, members] of Object.entries(vector.writeBack.add ?? {})) session.add(key, ...(members as unknown[]));
+    for (const [key, members] of Object.entries(vector.writeBack.remove ?? {})) session.remove(key, ...(members as unknown[]));
     if (vector.writeBack.regenerate) session.regenerate();
     if (vector.writeBack.destroy) session.destroy();
     if (vector.writeBack.revokeUser) session.revokeUser();
@@ -87,6 +90,9 @@ describe('write-back vectors', () => {
 
   it.each(vectors.writeBacks.valid.filter((v) => v.writeBack.set).map((v) => [v.name, v] as const))('merge(): %s', (_name, vector) => {
     const session = sessionFor(vector.binding).merge(vector.writeBack.set!);
+    for (const [key, by] of Object.entries(vector.writeBack.incr ?? {})) session.incr(key, by as number);
+    for (const [key, members] of Object.entries(vector.writeBack.add ?? {})) session.add(key, ...(members as unknown[]));
+    for (const [key, members] of Object.entries(vector.writeBack.remove ?? {})) session.remove(key, ...(members as unknown[]));
     if (vector.writeBack.regenerate) session.regenerate();
     checkAgainstVector(session, vector);
   });

@@ -143,6 +143,25 @@ describe('every problem is reported, each with its path', () => {
     expect(problems({ ...valid(), mounts: [{ ...mounts[0], forwardSessionCookie: true }] })).toEqual([]);
   });
 
+  it('mounts[].lock: true or { wait, lease }; a lease not longer than the timeout, a lock without a session, a bad shape are refused', () => {
+    const ok = parseConfig(stringify({ ...valid(), mounts: [{ name: 'a', prefix: '/a', upstream: 'http://a', lock: true }, { name: 'b', prefix: '/b', upstream: 'http://b', lock: { wait: '2s' } }] }), 'test.yaml', {});
+    expect(ok.mounts.map((m) => m.lock)).toEqual([true, { wait: 2000 }]);
+    expect(parseConfig(stringify(valid()), 'test.yaml', {}).mounts[0]!.lock).toBe(false);
+    const mounts = [
+      { name: 'a', prefix: '/a', upstream: 'http://a', timeout: '30s', lock: { lease: '10s' } },
+      { name: 'b', prefix: '/b', upstream: 'http://b', session: false, lock: true },
+      { name: 'c', prefix: '/c', upstream: 'http://c', lock: 'yes' },
+      { name: 'd', prefix: '/d', upstream: 'http://d', lock: { wait: '1s', forever: true } },
+    ];
+    const found = problems({ ...valid(), mounts });
+    expect(found[0]).toMatch(/^mounts\[2\]\.lock: /);
+    expect(found[1]).toMatch(/^mounts\[3\]\.lock/);
+    expect(problems({ ...valid(), mounts: mounts.slice(0, 2) })).toEqual([
+      'mounts[0].lock.lease: 10s must be longer than the mount\'s timeout (30s), or a request still within its timeout could lose its lease',
+      'mounts[1].lock: a mount with session: false has no session to lock',
+    ]);
+  });
+
   it('refuses EdDSA without Ed25519 keys, and two Redis topologies at once', () => {
     const found = problems({ ...valid(), signing: { algorithm: 'EdDSA', keys: [{ id: 'k1', secret: testSecret('x') }] }, store: { redis: { url: 'redis://a', cluster: [{ host: 'a', port: 1 }] } } });
     expect(found).toEqual([

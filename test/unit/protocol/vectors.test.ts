@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs';
 import { createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
-  ed25519VerifyingKey, hs256Key, ProtocolError, verifyRequest, verifyWriteBack, type VerifyingKey,
+  applyMergePatch, applyOperations, ed25519VerifyingKey, hs256Key, ProtocolError, verifyRequest, verifyWriteBack, type VerifyingKey,
 } from '#protocol';
 import { RESERVED_SESSION_KEYS } from '../../../src/config/checks.ts';
 
-const vectors = JSON.parse(readFileSync('test/vectors/protocol-v2.json', 'utf8'));
+const vectors = JSON.parse(readFileSync('test/vectors/protocol-v3.json', 'utf8'));
 
 function mountKeys(mount: string): Map<string, VerifyingKey> {
   return new Map(Object.entries(vectors.keys.mountKeys[mount] as Record<string, string>).map(([kid, key]) => [kid, hs256Key(kid, Buffer.from(key, 'base64url'))]));
@@ -28,11 +28,18 @@ const verifyWb = (c: any) => verifyWriteBack(c.header, {
   mayWrite: (k) => vectors.writeBacks.permissions.write.includes(k),
 });
 
-describe('protocol v2 vectors, reference implementation', () => {
+describe('protocol v3 vectors, reference implementation', () => {
   for (const c of vectors.tokens.valid) it(`token valid: ${c.name}`, () => expect(verify(c)).toEqual(c.expect));
   for (const c of vectors.tokens.invalid) it(`token invalid: ${c.name}`, () => expect(codeOf(() => verify(c))).toBe(c.error));
   for (const c of vectors.writeBacks.valid) it(`write-back valid: ${c.name}`, () => expect(verifyWb(c)).toEqual(c.expect));
   for (const c of vectors.writeBacks.invalid) it(`write-back invalid: ${c.name}`, () => expect(codeOf(() => verifyWb(c))).toBe(c.error));
+  for (const c of vectors.writeBacks.apply) {
+    it(`write-back apply: ${c.name}`, () => {
+      const run = () => applyOperations(applyMergePatch(c.data, c.writeBack.set ?? {}) as any, c.writeBack);
+      if (c.error) expect(codeOf(run)).toBe(c.error);
+      else expect(run()).toEqual(c.expect);
+    });
+  }
 
   it('the vectors reserve exactly the keys the gateway reserves', () => {
     expect(new Set(vectors.writeBacks.reserved)).toEqual(RESERVED_SESSION_KEYS);

@@ -4,7 +4,7 @@ use strict;
 use warnings;
 use overload '""' => sub { $_[0]->{code} . ': ' . $_[0]->{message} }, fallback => 1;
 
-our $VERSION = '2.000';
+our $VERSION = '3.000';
 
 sub new { my ($class, $code, $message) = @_; bless { code => $code, message => $message }, $class }
 sub code    { $_[0]->{code} }

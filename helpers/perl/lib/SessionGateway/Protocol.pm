@@ -1,5 +1,5 @@
 package SessionGateway::Protocol;
-# session-gateway wire protocol v2 (docs/PROTOCOL.md) for Perl backends, on core
+# session-gateway wire protocol v3 (docs/PROTOCOL.md) for Perl backends, on core
 # modules only: verify the X-Session-Gateway-Token and X-Session-Gateway-Rid a request
 # carries, build the X-Session-Gateway-Write header a response answers with.
 #
@@ -16,9 +16,9 @@ use Scalar::Util qw(blessed);
 use Exporter 'import';
 use SessionGateway::Error;
 
-our $VERSION = '2.000';
+our $VERSION = '3.000';
 our @EXPORT_OK = qw(
-  PROTOCOL_VERSION TOKEN_HEADER RID_HEADER WRITE_HEADER DEFAULT_SKEW MAX_WRITE_BACK_BYTES
+  PROTOCOL_VERSION TOKEN_HEADER RID_HEADER WRITE_HEADER DEFAULT_SKEW MAX_WRITE_BACK_BYTES OPERATIONS
   verify_token rid_from build_write_back derive_mount_key keys_from_env normalise_keys
   public_keys_from_jwks merge_diff same_json clone_json eddsa_available
   b64url_encode b64url_decode prefix_from url_for
@@ -26,17 +26,19 @@ our @EXPORT_OK = qw(
 our %EXPORT_TAGS = (all => \@EXPORT_OK);
 
 use constant {
-  PROTOCOL_VERSION     => 2,
+  PROTOCOL_VERSION     => 3,
   TOKEN_HEADER         => 'X-Session-Gateway-Token',
   RID_HEADER           => 'X-Session-Gateway-Rid',
   WRITE_HEADER         => 'X-Session-Gateway-Write',
   DEFAULT_SKEW         => 10,
   MAX_WRITE_BACK_BYTES => 8192,
-  DERIVATION_LABEL     => 'session-gateway/v1 mount ',    # unchanged in protocol v2 (PROTOCOL.md §10)
+  DERIVATION_LABEL     => 'session-gateway/v1 mount ',    # unchanged since protocol v1 (PROTOCOL.md §10)
   MAX_SAFE_INT         => 9007199254740991,    # the reference checks Number.isSafeInteger
 };
 
 my %RESERVED = map { $_ => 1 } qw(cookie _gateway);
+# The write-back's atomic operations (PROTOCOL.md section 6.4), in the order the gateway applies them.
+use constant OPERATIONS => qw(incr add remove);
 # Header names compare case-insensitively with "_" as "-" (PROTOCOL.md §2); the second
 # is the PSGI/CGI env spelling HTTP_X_SESSION_GATEWAY_TOKEN.
 my %TOKEN_NAMES = map { $_ => 1 } qw(x-session-gateway-token http-x-session-gateway-token);
@@ -359,18 +361,56 @@ sub clone_json {
 
 # --- building the write-back (PROTOCOL.md §6) -------------------------------------
 
+# Dies unsafe_number for a number beyond +-(2^53-1) anywhere in $v (PROTOCOL.md section 3).
+sub _check_numbers {
+  my ($v, $where) = @_;
+  my @stack = ($v);
+  while (@stack) {
+    my $node = pop @stack;
+    if    (_is_plain_hash($node))  { push @stack, values %$node }
+    elsif (_is_plain_array($node)) { push @stack, @$node }
+    elsif (defined $node && !ref $node && _flags($node) & (B::SVf_IOK | B::SVf_NOK) && !(_flags($node) & B::SVf_POK)
+           && abs($node) > MAX_SAFE_INT) {
+      _fail('unsafe_number', "$node in $where is beyond +-(2^53-1); store it as a string");
+    }
+  }
+}
+
+# PROTOCOL.md section 6.2 step 5 for incr/add/remove: shapes, no key changed two ways.
+sub _check_operations {
+  my ($set, %ops) = @_;
+  my %seen = map { $_ => 'set' } keys %{ $set || {} };
+  for my $op (OPERATIONS) {
+    my $args = $ops{$op};
+    next unless defined $args;
+    die "session-gateway: $op must be a hashref\n" unless _is_plain_hash($args);
+    for my $key (sort keys %$args) {
+      my $arg = $args->{$key};
+      _fail('malformed', "incr{$key} must be an integer") if $op eq 'incr' && !_is_int($arg);
+      _fail('malformed', "$op\{$key} must be an arrayref of members") if $op ne 'incr' && !_is_plain_array($arg);
+      _fail('malformed', "'$key' is changed by both $seen{$key} and $op") if $seen{$key};
+      _fail('reserved_key', "'$key' belongs to the gateway") if $RESERVED{$key};
+      $seen{$key} = $op;
+    }
+  }
+}
+
 sub _write_back_payload {
   my ($binding, %ask) = @_;
   my $set = $ask{set};
   die "session-gateway: set must be a hashref (a JSON Merge Patch)\n" if defined $set && !_is_plain_hash($set);
-  _fail('malformed', 'destroy excludes set and regenerate') if $ask{destroy} && (defined $set || $ask{regenerate});
+  my $changes_data = defined $set || grep { defined $ask{$_} } OPERATIONS;
+  _fail('malformed', 'destroy excludes set, incr, add, remove and regenerate') if $ask{destroy} && ($changes_data || $ask{regenerate});
   _fail('malformed', 'a write-back must ask for something')
-    unless defined $set || $ask{regenerate} || $ask{destroy} || $ask{revoke_user};
+    unless $changes_data || $ask{regenerate} || $ask{destroy} || $ask{revoke_user};
   for my $key (keys %{ $set || {} }) {
     _fail('reserved_key', "'$key' belongs to the gateway") if $RESERVED{$key};
   }
+  _check_numbers([ $set, map { $ask{$_} } OPERATIONS ], 'the write-back');
+  _check_operations($set, map { $_ => $ask{$_} } OPERATIONS);
   my %payload = (v => PROTOCOL_VERSION, map { $_ => $binding->{$_} } qw(aud rid sid));
   $payload{set}        = $set           if defined $set;
+  for my $op (OPERATIONS) { $payload{$op} = $ask{$op} if defined $ask{$op} }
   $payload{regenerate} = JSON::PP::true if $ask{regenerate};
   $payload{destroy}    = JSON::PP::true if $ask{destroy};
   $payload{revokeUser} = JSON::PP::true if $ask{revoke_user};
@@ -378,11 +418,12 @@ sub _write_back_payload {
 }
 
 # build_write_back($claims_or_binding, $key_id, $key, set => {...}, regenerate => 1,
-#                  destroy => 1, revoke_user => 1)
+#                  destroy => 1, revoke_user => 1,
+#                  incr => { count => 1 }, add => { tags => [...] }, remove => { tags => [...] })
 # The value of X-Session-Gateway-Write: HS256 under the derived mount key, bound to
 # the request: aud and sid of its token, rid of its X-Session-Gateway-Rid header (the
 # claims verify_token returns hold all three). Dies with the code the gateway would refuse
-# it with where the helper can tell (malformed, reserved_key, too_large).
+# it with where the helper can tell (malformed, reserved_key, unsafe_number, too_large).
 sub build_write_back {
   my ($binding, $kid, $key, %ask) = @_;
   my $payload = _write_back_payload($binding, %ask);
@@ -400,7 +441,7 @@ __END__
 
 =head1 NAME
 
-SessionGateway::Protocol - verify session-gateway tokens and build write-backs (protocol v2)
+SessionGateway::Protocol - verify session-gateway tokens and build write-backs (protocol v3)
 
 =head1 SYNOPSIS
 

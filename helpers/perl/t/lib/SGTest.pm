@@ -16,11 +16,11 @@ our @EXPORT = qw(
 
 our $REPO = "$FindBin::Bin/../../..";
 our $VECTORS = do {
-  open my $fh, '<:raw', "$REPO/test/vectors/protocol-v2.json" or die "vectors: $!";
+  open my $fh, '<:raw', "$REPO/test/vectors/protocol-v3.json" or die "vectors: $!";
   local $/;
   JSON::PP->new->utf8->decode(<$fh>);
 };
-die "vectors: expected protocol version 2, got $VECTORS->{version}\n" unless ($VECTORS->{version} // 0) == 2;
+die "vectors: expected protocol version 3, got $VECTORS->{version}\n" unless ($VECTORS->{version} // 0) == 3;
 # The rid header the vectors send (PROTOCOL.md section 2: 22 base64url characters).
 our $RID = $VECTORS->{tokens}{valid}[0]{rid};
 our %SHOP_KEYS = %{ $VECTORS->{keys}{mountKeys}{shop} };
@@ -56,12 +56,12 @@ sub mint_token {
 # bytes in base64url.
 sub mint_rid { encode_base64url(join '', map { chr int rand 256 } 1 .. 16) }
 
-# A version 2 payload: no rid (it travels in its own header).
+# A version 3 payload: no rid (it travels in its own header).
 sub fresh_payload {
   my (%override) = @_;
   my $now = time;
   return {
-    v => 2, iss => 'session-gateway', aud => 'shop', iat => $now, exp => $now + 60,
+    v => 3, iss => 'session-gateway', aud => 'shop', iat => $now, exp => $now + 60,
     sid => 'Yq3vGd0mXo8QkzV4b1lT2uNcWw5sPaRe',
     idleExp => $now + 1800, absExp => $now + 43200,
     data => { user => { id => 42, name => 'Ada' }, cart => [1, 2, 3], note => 'hi' },

@@ -7,7 +7,8 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import {
-  checkJsonValue, DEFAULT_MAX_PATCH_DEPTH, isPlainObject, RESERVED_SESSION_KEYS as RESERVED_KEYS, type JsonObject, type WriteBack,
+  checkJsonValue, DEFAULT_MAX_PATCH_DEPTH, isPlainObject, isSafeNumber, OPERATION_FIELDS, RESERVED_SESSION_KEYS as RESERVED_KEYS,
+  UNSAFE_KEYS, type JsonObject, type WriteBack,
 } from '../protocol/index.ts';
 import { fromProtocolError, SessionGatewayError } from './errors.ts';
 
@@ -25,7 +26,50 @@ export type Flag = 'regenerate' | 'destroy' | 'revokeUser';
 
 /** Internal: true when the write-back asks for nothing and so must not be sent. */
 export function isEmptyWriteBack(changes: WriteBack): boolean {
-  return changes.set === undefined && !changes.regenerate && !changes.destroy && !changes.revokeUser;
+  return changes.set === undefined && OPERATION_FIELDS.every((op) => changes[op] === undefined)
+    && !changes.regenerate && !changes.destroy && !changes.revokeUser;
+}
+
+/** Internal: an atomic operation (docs/PROTOCOL.md §6.4). */
+export type Operation = (typeof OPERATION_FIELDS)[number];
+
+/** The field of `changes` that already changes `key`, if any (the gateway refuses a key changed twice). */
+function changedBy(changes: WriteBack, key: string): 'set' | Operation | undefined {
+  if (changes.set && Object.hasOwn(changes.set, key)) return 'set';
+  return OPERATION_FIELDS.find((op) => changes[op] && Object.hasOwn(changes[op]!, key));
+}
+
+function refuseTwice(changes: WriteBack, key: string, now: 'set' | Operation): void {
+  const before = changedBy(changes, key);
+  if (before !== undefined && before !== now) {
+    throw new Error(`${JSON.stringify(key)} is already changed by ${before}() in this response; one write-back changes a key one way (set, incr, add or remove)`);
+  }
+}
+
+/**
+ * Internal: the changes with an atomic operation on top-level `key`: incr sums with an
+ * earlier incr of the key, add and remove gather members. Checks what the gateway would refuse.
+ *
+ * @example
+ * changes = withOperation(withOperation(changes, 'incr', 'count', 1), 'add', 'tags', ['new']);
+ */
+export function withOperation(changes: WriteBack, op: Operation, key: string, arg: number | unknown[]): WriteBack {
+  if (changes.destroy) throw new Error('destroy() was requested: it excludes changing the data');
+  if (RESERVED_KEYS.has(key)) throw new SessionGatewayError('reserved_key', `key ${JSON.stringify(key)} is the gateway's own`);
+  if (UNSAFE_KEYS.has(key)) throw new SessionGatewayError('unsafe_key', `key ${JSON.stringify(key)} is not allowed`);
+  refuseTwice(changes, key, op);
+  const args = { ...(changes[op] ?? {}) } as Record<string, unknown>;
+  if (op === 'incr') {
+    if (typeof arg !== 'number' || !Number.isInteger(arg)) throw new TypeError(`incr(${JSON.stringify(key)}, ${String(arg)}): the amount must be an integer`);
+    const sum = ((args[key] as number | undefined) ?? 0) + arg;
+    if (!isSafeNumber(sum)) throw new SessionGatewayError('unsafe_number', `incr(${JSON.stringify(key)}) by ${sum} is beyond ±(2^53-1)`);
+    args[key] = sum;
+  } else {
+    const members = checkedPatch({ [key]: arg })[key];
+    if (!Array.isArray(members)) throw new TypeError(`${op}(${JSON.stringify(key)}, …): members are given as a list`);
+    args[key] = [...((args[key] as unknown[] | undefined) ?? []), ...members];
+  }
+  return { ...changes, [op]: args };
 }
 
 /** A deep copy through JSON, so what is sent is what later composition sees (Dates become strings, undefined members vanish). */
@@ -112,6 +156,7 @@ function replacingPatch(stored: unknown, next: unknown): unknown {
 export function withPatch(changes: WriteBack, patch: unknown): WriteBack {
   refuseAfterDestroy(changes);
   const copy = checkedPatch(patch);
+  for (const key of Object.keys(copy)) refuseTwice(changes, key, 'set');
   if (Object.keys(copy).length === 0) return changes;
   const set = structuredClone(changes.set ?? {});
   composeInto(set, copy, '');
@@ -129,6 +174,7 @@ export function withPatch(changes: WriteBack, patch: unknown): WriteBack {
  */
 export function withSet(changes: WriteBack, key: string, value: unknown, stored: { value: unknown } | undefined): WriteBack {
   refuseAfterDestroy(changes);
+  refuseTwice(changes, key, 'set');
   const next = checkedPatch({ [key]: value })[key];
   const set = structuredClone(changes.set ?? {});
   if (stored === undefined) {

@@ -4,10 +4,10 @@
  * this request's rid and sid (docs/PROTOCOL.md §6).
  */
 import {
-  applyMergePatch, buildWriteBack, DEFAULT_MAX_WRITE_BACK_BYTES, WRITE_HEADER,
+  applyMergePatch, applyOperations, buildWriteBack, DEFAULT_MAX_WRITE_BACK_BYTES, WRITE_HEADER,
   type JsonObject, type SessionClaims, type SigningKey, type WriteBack,
 } from '../protocol/index.ts';
-import { isEmptyWriteBack, withFlag, withPatch, withSet } from './changes.ts';
+import { isEmptyWriteBack, withFlag, withOperation, withPatch, withSet } from './changes.ts';
 import { SessionGatewayError } from './errors.ts';
 import { joinPrefix } from './prefix.ts';
 
@@ -75,6 +75,20 @@ export interface GatewaySession<T extends object = JsonObject> {
   delete<K extends keyof T & string>(key: K): this;
   /** Applies a JSON merge patch: members set, null members delete, objects merge. */
   merge(patch: MergePatch<T>): this;
+  /**
+   * Adds `by` (default 1; negative subtracts) to the integer at `key`, atomically: the
+   * gateway adds it to whatever is stored when the response passes, so parallel requests
+   * all count (a `set` of a value computed here would be last-writer-wins). An absent key
+   * counts as 0; a key holding anything but an integer refuses the write-back (`type_mismatch`).
+   *
+   * @example
+   * session.incr('visits');
+   */
+  incr<K extends keyof T & string>(key: K, by?: number): this;
+  /** Adds members to the list at `key` used as a set (each unless an equal one is there), atomically like incr. */
+  add<K extends keyof T & string>(key: K, ...members: unknown[]): this;
+  /** Removes every member equal to one given from the list at `key`, atomically like incr. */
+  remove<K extends keyof T & string>(key: K, ...members: unknown[]): this;
   /** Gives the session a new id, data kept: call it at login. */
   regenerate(): this;
   /** Ends the session (logout); drops other data changes of this response. */
@@ -150,7 +164,13 @@ class Session<T extends object> implements GatewaySession<T> {
     if (this.#changes.destroy) return undefined;
     const shown = this.#shown(key)?.value;
     const set = this.#changes.set;
-    const value = set && Object.hasOwn(set, key) ? applyMergePatch(shown, set[key]) : shown;
+    let value = set && Object.hasOwn(set, key) ? applyMergePatch(shown, set[key]) : shown;
+    try {
+      // What the operations would make of the value the token showed (the gateway applies them to what is stored).
+      value = applyOperations(value === undefined ? {} : { [key]: value }, this.#changes)[key];
+    } catch {
+      // A type_mismatch shows here as the value unchanged; the gateway refuses the write-back.
+    }
     return value === null || value === undefined ? undefined : structuredClone(value) as T[K];
   }
 
@@ -166,6 +186,18 @@ class Session<T extends object> implements GatewaySession<T> {
 
   merge(patch: MergePatch<T>): this {
     return this.#change(() => withPatch(this.#changes, patch));
+  }
+
+  incr<K extends keyof T & string>(key: K, by = 1): this {
+    return this.#change(() => withOperation(this.#changes, 'incr', key, by));
+  }
+
+  add<K extends keyof T & string>(key: K, ...members: unknown[]): this {
+    return this.#change(() => withOperation(this.#changes, 'add', key, members));
+  }
+
+  remove<K extends keyof T & string>(key: K, ...members: unknown[]): this {
+    return this.#change(() => withOperation(this.#changes, 'remove', key, members));
   }
 
   regenerate(): this {

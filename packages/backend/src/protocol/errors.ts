@@ -18,6 +18,8 @@ export const PROTOCOL_ERROR_CODES = [
   'unsafe_key', // __proto__, constructor or prototype anywhere in a patch
   'too_large', // over the size limit
   'too_deep', // a patch nested deeper than the limit
+  'unsafe_number', // a number beyond ±(2^53-1), which JSON stacks do not all keep exactly
+  'type_mismatch', // an operation on a key holding the wrong kind of value (incr on a string, add to an object)
 ] as const;
 
 export type ProtocolErrorCode = (typeof PROTOCOL_ERROR_CODES)[number];

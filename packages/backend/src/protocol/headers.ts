@@ -2,7 +2,7 @@
  * Every header name the gateway owns. One prefix, so that stripping is a single
  * prefix test and a new header can never be forgotten by the strip step.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Lower-case prefix of every owned header; see docs/PROTOCOL.md §2. */
 export const OWNED_PREFIX = 'x-session-gateway-';

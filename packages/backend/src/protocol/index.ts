@@ -5,3 +5,4 @@ export * from './keys.ts';
 export * from './merge-patch.ts';
 export * from './token.ts';
 export * from './write-back.ts';
+export * from './operations.ts';

@@ -9,18 +9,29 @@ export type JsonObject = { [key: string]: unknown };
 /** Names that would reach Object.prototype through assignment in some consumer. */
 export const UNSAFE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
+/** A number every JSON stack keeps exactly: magnitude at most 2^53-1 (fractions included). */
+export function isSafeNumber(value: number): boolean {
+  return Math.abs(value) <= Number.MAX_SAFE_INTEGER;
+}
+
 export function isPlainObject(value: unknown): value is JsonObject {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 /**
  * Walks a parsed JSON value without recursion (a hostile patch may nest thousands of
- * levels) and throws on unsafe keys or on depth over `maxDepth`.
+ * levels) and throws on unsafe keys, on depth over `maxDepth`, and on numbers beyond
+ * ±(2^53-1): past that a double cannot hold every integer, so `9007199254740993` would be
+ * stored as `…992` without a word (docs/PROTOCOL.md §3). Such a number is refused, not rounded.
  */
 export function checkJsonValue(value: unknown, maxDepth: number): void {
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length > 0) {
     const [node, depth] = stack.pop()!;
+    if (typeof node === 'number') {
+      if (!isSafeNumber(node)) throw new ProtocolError('unsafe_number', `${node} is beyond ±(2^53-1); send it as a string`);
+      continue;
+    }
     if (node === null || typeof node !== 'object') continue;
     if (depth > maxDepth) throw new ProtocolError('too_deep', `nested deeper than ${maxDepth} levels`);
     if (Array.isArray(node)) {

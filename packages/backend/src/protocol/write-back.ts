@@ -7,9 +7,10 @@ import { ProtocolError } from './errors.ts';
 import { PROTOCOL_VERSION } from './headers.ts';
 import { signCompact, verifyCompact, type SigningKey, type VerifyingKey } from './jws.ts';
 import { checkJsonValue, isPlainObject, UNSAFE_KEYS, type JsonObject } from './merge-patch.ts';
+import { OPERATION_FIELDS, type WriteBackOperations } from './operations.ts';
 
 /** What a backend asks for. */
-export interface WriteBack {
+export interface WriteBack extends WriteBackOperations {
   /** JSON merge patch over the session data: a value sets a key, null deletes it. */
   set?: JsonObject;
   /** New session id, data kept (login, against session fixation). */
@@ -37,6 +38,7 @@ export const DEFAULT_MAX_PATCH_DEPTH = 16;
 export function buildWriteBack(key: SigningKey, binding: WriteBackBinding, writeBack: WriteBack): string {
   const payload: Record<string, unknown> = { v: PROTOCOL_VERSION, aud: binding.aud, rid: binding.rid, sid: binding.sid };
   if (writeBack.set !== undefined) payload.set = writeBack.set;
+  for (const op of OPERATION_FIELDS) if (writeBack[op] !== undefined) payload[op] = writeBack[op];
   if (writeBack.regenerate) payload.regenerate = true;
   if (writeBack.destroy) payload.destroy = true;
   if (writeBack.revokeUser) payload.revokeUser = true;
@@ -55,7 +57,32 @@ export interface VerifyWriteBackOptions {
 }
 
 const FLAGS = ['regenerate', 'destroy', 'revokeUser'] as const;
-const KNOWN_FIELDS = new Set(['v', 'aud', 'rid', 'sid', 'set', ...FLAGS]);
+const KNOWN_FIELDS = new Set(['v', 'aud', 'rid', 'sid', 'set', ...OPERATION_FIELDS, ...FLAGS]);
+
+/** §6.2 step 6 for one top-level key a write-back changes. */
+function checkKey(key: string, options: VerifyWriteBackOptions): void {
+  if (options.reserved.has(key)) throw new ProtocolError('reserved_key', `key ${JSON.stringify(key)} is the gateway's own`);
+  if (UNSAFE_KEYS.has(key)) throw new ProtocolError('unsafe_key', `key ${JSON.stringify(key)} is not allowed`);
+  if (!options.mayWrite(key)) throw new ProtocolError('forbidden_key', `this mount may not write ${JSON.stringify(key)}`);
+}
+
+/** §6.4 shapes: incr maps keys to integers, add and remove map keys to lists; no key changed twice. */
+function checkOperationShapes(p: Record<string, unknown>): void {
+  const seen = new Set<string>(isPlainObject(p.set) ? Object.keys(p.set) : []);
+  for (const op of OPERATION_FIELDS) {
+    const value = p[op];
+    if (value === undefined) continue;
+    if (!isPlainObject(value)) throw new ProtocolError('malformed', `${op} must be a JSON object`);
+    for (const [key, arg] of Object.entries(value)) {
+      // An integer beyond ±(2^53-1) passes here and is refused as unsafe_number by checkJsonValue.
+      if (op === 'incr' ? !(typeof arg === 'number' && Number.isInteger(arg)) : !Array.isArray(arg)) {
+        throw new ProtocolError('malformed', `${op}.${key} must be ${op === 'incr' ? 'an integer' : 'a list'}`);
+      }
+      if (seen.has(key)) throw new ProtocolError('malformed', `key ${JSON.stringify(key)} is changed twice in one write-back (set, incr, add, remove)`);
+      seen.add(key);
+    }
+  }
+}
 
 /** Verifies a write-back header and returns what it asks for, or throws a ProtocolError. */
 export function verifyWriteBack(header: string, options: VerifyWriteBackOptions): WriteBack {
@@ -75,18 +102,24 @@ export function verifyWriteBack(header: string, options: VerifyWriteBackOptions)
     if (p[flag] !== undefined && p[flag] !== true) throw new ProtocolError('malformed', `${flag} must be true when present`);
   }
   if (p.set !== undefined && !isPlainObject(p.set)) throw new ProtocolError('malformed', 'set must be a JSON object');
-  if (p.destroy && (p.set !== undefined || p.regenerate)) throw new ProtocolError('malformed', 'destroy excludes set and regenerate');
-  if (p.set === undefined && !p.regenerate && !p.destroy && !p.revokeUser) throw new ProtocolError('malformed', 'write-back asks for nothing');
+  const changesData = p.set !== undefined || OPERATION_FIELDS.some((op) => p[op] !== undefined);
+  if (p.destroy && (changesData || p.regenerate)) throw new ProtocolError('malformed', 'destroy excludes set, incr, add, remove and regenerate');
+  if (!changesData && !p.regenerate && !p.destroy && !p.revokeUser) throw new ProtocolError('malformed', 'write-back asks for nothing');
+  checkOperationShapes(p);
   const writeBack: WriteBack = {};
+  const maxDepth = options.maxDepth ?? DEFAULT_MAX_PATCH_DEPTH;
   if (p.set !== undefined) {
     const set = p.set as JsonObject;
-    checkJsonValue(set, options.maxDepth ?? DEFAULT_MAX_PATCH_DEPTH);
-    for (const key of Object.keys(set)) {
-      if (options.reserved.has(key)) throw new ProtocolError('reserved_key', `key ${JSON.stringify(key)} is the gateway's own`);
-      if (UNSAFE_KEYS.has(key)) throw new ProtocolError('unsafe_key', `key ${JSON.stringify(key)} is not allowed`);
-      if (!options.mayWrite(key)) throw new ProtocolError('forbidden_key', `this mount may not write ${JSON.stringify(key)}`);
-    }
+    checkJsonValue(set, maxDepth);
+    for (const key of Object.keys(set)) checkKey(key, options);
     writeBack.set = set;
+  }
+  for (const op of OPERATION_FIELDS) {
+    if (p[op] === undefined) continue;
+    const args = p[op] as JsonObject;
+    checkJsonValue(args, maxDepth);
+    for (const key of Object.keys(args)) checkKey(key, options);
+    (writeBack as Record<string, unknown>)[op] = args;
   }
   for (const flag of FLAGS) if (p[flag] === true) writeBack[flag] = true;
   return writeBack;

@@ -12,11 +12,65 @@ use Plack::Util;
 use Plack::Util::Accessor qw(mount alg skew write_keys write_key_id clock);
 use Scalar::Util qw(blessed);
 use SessionGateway::Protocol qw(
-  verify_token rid_from build_write_back keys_from_env normalise_keys merge_diff clone_json prefix_from
-  DEFAULT_SKEW WRITE_HEADER
+  verify_token rid_from build_write_back keys_from_env normalise_keys merge_diff clone_json same_json prefix_from
+  DEFAULT_SKEW WRITE_HEADER OPERATIONS
 );
+use Exporter 'import';
 
-our $VERSION = '2.000';
+our $VERSION = '3.000';
+our @EXPORT_OK = qw(session_incr session_add session_remove);
+
+# psgix.session is a plain hash: `$session->{count}++` can only say "count is now 8",
+# which is last-writer-wins when requests of one session run in parallel. These say what
+# the app means (PROTOCOL.md section 6.4); the gateway applies them to what is stored.
+# They are kept in psgix.session.options (incr / add / remove: key => amount or
+# members), the place Plack::Middleware::Session keeps other per-request requests such
+# as change_id, and mirrored into psgix.session so the rest of the request sees them.
+
+# session_incr($env, $key, $by = 1): add $by (negative subtracts) to the integer at $key.
+sub session_incr {
+  my ($env, $key, $by) = @_;
+  $by = 1 unless defined $by;
+  die "session_incr: the amount must be an integer\n" unless $by =~ /\A-?[0-9]+\z/;
+  my $ops = _operations($env, 'incr', $key);
+  $ops->{incr}{$key} = ($ops->{incr}{$key} || 0) + $by;
+  my $session = $env->{'psgix.session'};
+  my $shown = $session->{$key};
+  $session->{$key} = ($shown || 0) + $by if !defined $shown || (!ref $shown && $shown =~ /\A-?[0-9]+\z/);
+  return $session->{$key};
+}
+
+# session_add($env, $key, @members): add each member to the list at $key unless an equal one is there.
+sub session_add {
+  my ($env, $key, @members) = @_;
+  push @{ _operations($env, 'add', $key)->{add}{$key} }, @{ clone_json(\@members) };
+  my $session = $env->{'psgix.session'};
+  my $list = $session->{$key};
+  if (!defined $list || ref $list eq 'ARRAY') {
+    $list = $session->{$key} = [ @{ $list || [] } ];
+    for my $m (@members) { push @$list, clone_json($m) unless grep { same_json($_, $m) } @$list }
+  }
+  return;
+}
+
+# session_remove($env, $key, @members): remove every member equal to one given from the list at $key.
+sub session_remove {
+  my ($env, $key, @members) = @_;
+  push @{ _operations($env, 'remove', $key)->{remove}{$key} }, @{ clone_json(\@members) };
+  my $session = $env->{'psgix.session'};
+  my $list = $session->{$key};
+  $session->{$key} = [ grep { my $m = $_; !grep { same_json($m, $_) } @members } @$list ] if ref $list eq 'ARRAY';
+  return;
+}
+
+sub _operations {
+  my ($env, $op, $key) = @_;
+  my $options = $env->{'psgix.session.options'} ||= {};
+  for my $other (OPERATIONS) {
+    die "session_$op: '$key' is already changed by $other in this request\n" if $other ne $op && exists(($options->{$other} || {})->{$key});
+  }
+  return $options;
+}
 
 sub prepare_app {
   my ($self) = @_;
@@ -116,8 +170,18 @@ sub _asked {
     # Diffing against {} would delete every key; refuse to guess instead.
     $self->_log($env, 'psgix.session is not a hashref after the app: session data not written back');
   } else {
-    my $patch = merge_diff($before, $after);
+    # Keys changed by an operation are sent as the operation; what session_incr & co.
+    # mirrored into the hash is not a set.
+    my %by_op = map { %{ $options->{$_} || {} } } OPERATIONS;
+    my %before = %$before;
+    my %after = %$after;
+    delete @before{ keys %by_op };
+    delete @after{ keys %by_op };
+    my $patch = merge_diff(\%before, \%after);
     $ask{set} = $patch if %$patch;
+  }
+  for my $op (OPERATIONS) {
+    $ask{$op} = $options->{$op} if ref $options->{$op} eq 'HASH' && %{ $options->{$op} };
   }
   return %ask;
 }
@@ -166,9 +230,17 @@ Plack::Middleware::SessionGateway - the session-gateway session as psgix.session
   $env->{'psgix.session.options'}{change_id} = 1;   # new id (login)
   $env->{'psgix.session.options'}{expire}    = 1;   # end the session (logout)
 
+  # atomic (parallel requests all count; PROTOCOL.md section 6.4)
+  use Plack::Middleware::SessionGateway qw(session_incr session_add session_remove);
+  session_incr($env, 'visits');                     # +1 (or session_incr($env, 'visits', -2))
+  session_add($env, 'tags', 'new');                 # add to a list used as a set
+  session_remove($env, 'tags', 'old');              # remove from it
+  # the same, without the functions:
+  $env->{'psgix.session.options'}{incr}{visits} = 1;
+
 =head1 DESCRIPTION
 
-Speaks session-gateway protocol version 2. Verifies C<X-Session-Gateway-Token> and
+Speaks session-gateway protocol version 3. Verifies C<X-Session-Gateway-Token> and
 the request's C<X-Session-Gateway-Rid> (C<HTTP_X_SESSION_GATEWAY_RID>), puts a copy
 of the readable session data in C<psgix.session> and C<< { id => $sid } >> in
 C<psgix.session.options> (no C<id> for a visitor without a session), runs the app,
@@ -177,6 +249,20 @@ request's rid: changed or added top-level keys are set (objects diffed so the st
 value ends up equal to the app's), removed keys deleted;
 C<change_id> asks for a new id, C<expire> for the end of the session, C<no_store>
 skips the data, as with L<Plack::Middleware::Session>.
+
+B<Read-modify-write> such as C<< $session->{visits}++ >> sends the value this
+request computed: when requests of one session run in parallel (they do, behind the
+gateway, unlike in one Plack process) the last write wins and increments are lost.
+For counters and lists used as sets, use the atomic operations: C<session_incr>,
+C<session_add>, C<session_remove> (exported on request), or the same requests
+written directly as C<< $env->{'psgix.session.options'}{incr}{$key} = $amount >>,
+C<< {add}{$key} = [members] >>, C<< {remove}{$key} = [members] >>. The gateway
+applies them to the value stored when the response passes (PROTOCOL.md section 6.4);
+the functions also update C<psgix.session>, so the app sees the result at once. A key
+changed by an operation is sent only as that operation (whatever the hash says); one
+request changes a key one way. A stored value of the wrong kind (C<incr> on a string)
+makes the gateway refuse the write-back (C<type_mismatch>). Or lock the mount
+(C<mounts[].lock> in the gateway's config), which serializes the session's requests.
 
 The verified claims are in C<< $env->{'session_gateway.claims'} >> (C<dataOmitted>
 tells that the data did not fit in the token; C<rid> is the rid header's value).
