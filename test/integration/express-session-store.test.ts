@@ -201,7 +201,7 @@ describe('regenerate (login) through Express', () => {
     expect(after).toMatchObject({ user: { id: 'ada' } });
     expect(after).not.toHaveProperty('cart');
     expect(after._gateway.createdAt).toBe(before._gateway.createdAt);
-    expect(await redis.get(`sgw:${gw.prefix}moved:${oldSid}`)).toBe(newSid);
+    expect(await redis.get(`sgw:moved:{${gw.prefix}${oldSid}}`)).toBe(newSid);
     expect(await redis.zscore(`sgw:${gw.prefix}user:{ada}`, newSid)).not.toBeNull();
     expect((await browser.get('/a/')).json().claims).toMatchObject({ sid: newSid, data: { user: { id: 'ada' } } });
   });
