@@ -8,7 +8,7 @@ import { createGateway } from './gateway.ts';
 import { handleSignals } from './ops/lifecycle.ts';
 import { createLogger } from './ops/logger.ts';
 import { mountRoutes, withoutCredentials } from './ops/reload.ts';
-import { deriveMountKeyText } from './protocol/keys.ts';
+import { deriveMountKeyText } from '#protocol';
 import { usesRedis } from './session/create-store.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/gateway.yaml';

@@ -3,7 +3,7 @@ import { createPrivateKey } from 'node:crypto';
 import type { GatewayConfig } from './schema.ts';
 import { formatDuration } from './durations.ts';
 
-import { RESERVED_SESSION_KEYS } from '../protocol/write-back.ts';
+import { RESERVED_SESSION_KEYS } from '#protocol';
 
 export { RESERVED_SESSION_KEYS };
 
@@ -72,7 +72,11 @@ export function crossFieldProblems(config: GatewayConfig): ConfigProblem[] {
     const kinds = [redis.url ? 'url' : '', redis.sentinels ? 'sentinels' : '', redis.cluster ? 'cluster' : ''].filter(Boolean);
     if (kinds.length > 1) problems.push({ path: 'store.redis', message: `give one of url, sentinels or cluster, not ${kinds.join(' and ')}` });
     if (redis.sentinels && !redis.name) problems.push({ path: 'store.redis.name', message: 'required with sentinels: the name of the master set' });
-    if (redis.url && !/^rediss?:\/\//.test(redis.url)) problems.push({ path: 'store.redis.url', message: `"${redis.url}" is not a redis:// or rediss:// URL` });
+    if (redis.url && !/^rediss?:\/\//.test(redis.url)) {
+      // Only the scheme is quoted: the rest may hold a password.
+      const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(redis.url)?.[1];
+      problems.push({ path: 'store.redis.url', message: `must be a redis:// or rediss:// URL${scheme ? `, not ${scheme}:` : ''}` });
+    }
   }
   return problems;
 }

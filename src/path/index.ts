@@ -14,7 +14,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { rawGatewayError, sendError, type GatewayErrorCode } from '../errors.ts';
-import type { ResponseHeaders } from '../proxy/headers.ts';
+import { stripSessionCookie, type ResponseHeaders } from '../proxy/headers.ts';
 import { StoreUnavailableError } from '../session/store.ts';
 import type { PathState, RequestContext } from './context.ts';
 import { forward } from './forward.ts';
@@ -55,6 +55,8 @@ export function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
 function withSignedSession(ctx: RequestContext, req: IncomingMessage, next: () => void, refuse: (code: GatewayErrorCode) => void): void {
   // 2. load the session
   const cookie = ctx.mount.config.session ? sessionCookieOf(ctx, req.headers.cookie) : null;
+  // Read, then taken out of what the backend receives (unless the mount opts in): a backend could replay it.
+  if (!ctx.mount.config.forwardSessionCookie) stripSessionCookie(req.headers, ctx.state.cookie.name);
   if (cookie === null) {
     // 3. sign
     sign(ctx, req.headers);
@@ -77,9 +79,9 @@ function withSignedSession(ctx: RequestContext, req: IncomingMessage, next: () =
 /** Steps 5 and 6, on the upstream's response head (for an upgrade: its 101, or its refusal). */
 function onResponseHead(ctx: RequestContext, sink: ResponseSink, status: number, statusText: string, head: ResponseHeaders): void {
   // 5. apply the write-back
-  if (head.writeBack === undefined) return respond(ctx, sink, status, statusText, head); // 6.
+  if (head.writeBack === undefined && head.writeBackProblem === undefined) return respond(ctx, sink, status, statusText, head); // 6.
   sink.pause();
-  applyWriteBack(ctx, head.writeBack, head.duplicateWriteBack).then((refusal) => {
+  applyWriteBack(ctx, head.writeBack, head.writeBackProblem).then((refusal) => {
     // 6. respond, unless the write-back could not be stored
     if (refusal === null) respond(ctx, sink, status, statusText, head);
     else sink.withhold(refusal);

@@ -10,8 +10,7 @@
  * by the mount. Both are weak, so a new session version or a reload drops old entries.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { RID_HEADER, TOKEN_HEADER } from '../protocol/headers.ts';
-import { signToken, TOKEN_REUSE_SECONDS, tokenPayloadJson } from '../protocol/token.ts';
+import { RID_HEADER, signToken, TOKEN_HEADER, TOKEN_REUSE_SECONDS, tokenPayloadJson } from '#protocol';
 import type { RuntimeMount } from '../runtime.ts';
 import { dataOf } from '../session/record.ts';
 import type { RequestContext } from './context.ts';

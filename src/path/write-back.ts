@@ -7,8 +7,7 @@
  */
 import type { GatewayErrorCode } from '../errors.ts';
 import { RESERVED_SESSION_KEYS } from '../config/checks.ts';
-import { ProtocolError } from '../protocol/errors.ts';
-import { verifyWriteBack } from '../protocol/write-back.ts';
+import { ProtocolError, verifyWriteBack } from '#protocol';
 import { StoreUnavailableError } from '../session/store.ts';
 import { clearSessionCookie, cookieSecure, setSessionCookie, type RequestContext } from './context.ts';
 
@@ -18,10 +17,11 @@ function refuseWriteBack(ctx: RequestContext, reason: string, detail: string): v
 }
 
 /** Resolves null when the response may go out, or the error code to answer instead. */
-export async function applyWriteBack(ctx: RequestContext, header: string, duplicate: boolean): Promise<GatewayErrorCode | null> {
+export async function applyWriteBack(ctx: RequestContext, header: string | undefined, problem: string | undefined): Promise<GatewayErrorCode | null> {
   const { state, mount, loaded } = ctx;
-  if (duplicate) {
-    refuseWriteBack(ctx, 'malformed', 'more than one write-back header');
+  // Several write-backs, or one under another spelling: refused, never silently dropped.
+  if (problem !== undefined || header === undefined) {
+    refuseWriteBack(ctx, 'malformed', problem ?? 'no write-back header');
     return null;
   }
   const tokenSid = loaded ? loaded.sid : null;
