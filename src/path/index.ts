@@ -14,7 +14,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { rawGatewayError, sendError, type GatewayErrorCode } from '../errors.ts';
-import { stripSessionCookie, type ResponseHeaders } from '../proxy/headers.ts';
+import type { ResponseHeaders } from '../proxy/headers.ts';
 import { StoreUnavailableError } from '../session/store.ts';
 import type { PathState, RequestContext } from './context.ts';
 import { forward } from './forward.ts';
@@ -55,16 +55,14 @@ export function serveUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer,
 function withSignedSession(ctx: RequestContext, req: IncomingMessage, next: () => void, refuse: (code: GatewayErrorCode) => void): void {
   // 2. load the session
   const cookie = ctx.mount.config.session ? sessionCookieOf(ctx, req.headers.cookie) : null;
-  // Read, then taken out of what the backend receives (unless the mount opts in): a backend could replay it.
-  if (!ctx.mount.config.forwardSessionCookie) stripSessionCookie(req.headers, ctx.state.cookie.name);
   if (cookie === null) {
     // 3. sign
-    sign(ctx, req.headers);
+    sign(ctx);
     return next();
   }
   loadSession(ctx, cookie).then(() => {
     // 3. sign
-    sign(ctx, req.headers);
+    sign(ctx);
     next();
   }, (error: unknown) => {
     if (!(error instanceof StoreUnavailableError)) throw error;
