@@ -17,6 +17,7 @@ import { gatewayConfigYaml, gatewayLogin } from './lib/systems.ts';
 import { runWrk, WRK_DIR } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
 import { median } from './lib/stats.ts';
+import { pairedWindow, type PairedTarget } from './lib/paired.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -77,6 +78,8 @@ async function window(s: Sut, seconds: number): Promise<{ us: number; rps: numbe
   return { us: (cpu * 1e6) / r.requests, rps: r.rps };
 }
 
+const target = (s: { m: Managed; port: number; headers: string[] }): PairedTarget => ({ pids: [s.m.pid], port: s.port, path: `${MOUNT_PREFIX}/`, headers: s.headers });
+
 const tmp = mkdtempSync(join(tmpdir(), 'sgw-ab-'));
 try {
   const { url: redisUrl } = await startRedis('0');
@@ -94,7 +97,8 @@ try {
     let b: { us: number; rps: number };
     if (args.concurrent) {
       // Both loaded at once on the one SUT core: the machine's speed changes hit both alike.
-      [a, b] = await Promise.all([window(A, Number(args.seconds)), window(B, Number(args.seconds))]);
+      const w = await pairedWindow(target(A), target(B), Number(args.seconds), Number(args.connections), '0');
+      [a, b] = [{ us: w.aUs, rps: w.aRps }, { us: w.bUs, rps: w.bRps }];
     } else {
       const x = await window(first ? A : B, Number(args.seconds));
       const y = await window(first ? B : A, Number(args.seconds));

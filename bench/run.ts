@@ -4,14 +4,17 @@
  *
  *   npm run bench                      # all rows, 3 runs, ~6 min
  *   npm run bench -- --quick           # 1 short run, smoke test (~1 min)
- *   npm run bench -- --rows 3,5-7 --runs 5 --duration 10
+ *   npm run bench -- --rows 3,5-8 --runs 5 --duration 10
  *   npm run bench -- --soak            # 2-minute soak creating new sessions: RSS growth
  *   npm run bench -- --help
  *
  * Layout: everything listens on 127.0.0.1. The system under test runs alone on CPU 1;
  * wrk, the backend, Redis and this harness share CPU 0 (the per-core busy columns show
  * which side was the bottleneck). Before each measurement the harness waits for an idle
- * machine, and reruns a measurement during which other processes used CPU.
+ * machine, and reruns a measurement during which other processes used CPU. The ratio
+ * columns against the bare proxy come from a paired measurement instead (lib/paired.ts):
+ * each row and the bare proxy loaded at once on CPU 1, so a shared machine's swings hit
+ * both alike.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { arch, cpus, release, tmpdir } from 'node:os';
@@ -27,6 +30,7 @@ import { startCpuWindow, waitForIdle, type IdleOptions } from './lib/machine.ts'
 import { measure, ourPids, type MeasureSettings } from './lib/measure.ts';
 import { startBackend, startRedis } from './lib/services.ts';
 import { ROWS, backendStats, gatewayEntry, startGateway, statsDelta, type BenchContext, type Sut } from './lib/systems.ts';
+import { pairedCpuRatio, type PairedTarget } from './lib/paired.ts';
 import { checkTargets, markdownTable, summarizeRows, targetsTable, type RowResult } from './lib/report.ts';
 import { fmtMiB, fmtMs, fmtRps, median } from './lib/stats.ts';
 import { runWrk } from './lib/wrk.ts';
@@ -44,7 +48,9 @@ const HELP = `Usage: npm run bench -- [options]
   --runs N             runs per row; each figure is the median over runs (default 3, quick 1)
   --duration S         seconds per measurement (default 5, quick 2)
   --warmup S           seconds of unmeasured load after each start (default 10, quick 1)
-  --rows LIST          rows to run, e.g. 3,5-7 (default all; 3 = the bare proxy, the reference)
+  --rows LIST          rows to run, e.g. 3,5-8 (default all; 3 = the bare proxy, the reference; 8 = bare undici)
+  --pair-rounds N      paired windows per row and run against the bare proxy (default 3, quick 1)
+  --pair-seconds S     seconds per paired window (default 4, quick 2)
   --connections N      connections for throughput (default 64)
   --latency-connections N  connections for latency (default 8)
   --sessions N         sessions row 7 rotates over (default 64)
@@ -84,6 +90,8 @@ const { values: args } = parseArgs({
     duration: { type: 'string' },
     warmup: { type: 'string' },
     rows: { type: 'string' },
+    'pair-rounds': { type: 'string' },
+    'pair-seconds': { type: 'string' },
     connections: { type: 'string', default: '64' },
     'latency-connections': { type: 'string', default: '8' },
     sessions: { type: 'string', default: '64' },
@@ -117,7 +125,9 @@ const opts = {
   // 10 s, not 2: the gateway's longer request path is still being optimised by V8 after 2 s
   // (full runs: rows 5 and 6 at 0.81x and 0.77x the bare proxy after 10 s, 0.72x and 0.67x after 2 s).
   warmup: Number(args.warmup ?? (quick ? 1 : 10)),
-  rows: parseRows(args.rows ?? '1-7'),
+  rows: parseRows(args.rows ?? '1-8'),
+  pairRounds: Number(args['pair-rounds'] ?? (quick ? 1 : 3)),
+  pairSeconds: Number(args['pair-seconds'] ?? (quick ? 2 : 4)),
   connections: Number(args.connections),
   latencyConnections: Number(args['latency-connections']),
   sessions: Number(args.sessions),
@@ -384,36 +394,48 @@ async function main(): Promise<void> {
   if (defs.length > 0) {
     log(`\n${opts.runs} run(s); per row and run: start, ${opts.warmup} s warm-up, ${opts.duration} s @${opts.connections} connections, ${opts.duration} s @${opts.latencyConnections}`);
   }
+  const bareDef = ROWS.find((r) => r.id === 3)!;
+  const pairTarget = (x: Sut): PairedTarget => ({ pids: x.processes.map((m) => m.pid), port: x.port, path: x.path, headers: x.headers, script: x.script, env: x.env });
   for (let run = 1; run <= opts.runs && defs.length > 0; run++) {
-    for (const def of defs) {
-      const row = rows.get(def.id)!;
-      if (row.skipped) continue;
-      const tag = `[run ${run}/${opts.runs}] ${def.id} ${def.key}`;
-      let sut: Sut | null = null;
-      try {
-        sut = await def.start(ctx);
-        const rssIdleBytes = treeRssBytes(sut.main.pid);
-        // warm-up: JIT, connection pools, caches; not measured
-        await runWrk({
-          url: `http://127.0.0.1:${sut.port}${sut.path}`, connections: opts.connections, durationSeconds: opts.warmup,
-          cpu: LOAD_CPU, script: sut.script, headers: sut.headers, env: sut.env,
-        });
-        const throughput = await measure(sut, opts.connections, opts.duration, others, settings);
-        const latency = await measure(sut, opts.latencyConnections, opts.duration, others, settings);
-        row.runs.push({ run, throughput, latency, rssIdleBytes });
-        const busy = (k: string) => `${Math.round((throughput.disturbance.busy[`cpu${k}`] ?? NaN) * 100)}%`;
-        log(`${tag}: ${fmtRps(throughput.rps)} req/s @${opts.connections} (p99 ${fmtMs(throughput.latencyMs.p99)} ms, ` +
-          `SUT ${throughput.sutCpuUsPerRequest.toFixed(0)} µs CPU/req, others ${Math.round(throughput.sutCoreForeign * 100)}% of its core), ` +
-          `p50/p99 @${opts.latencyConnections} ${fmtMs(latency.latencyMs.p50)}/${fmtMs(latency.latencyMs.p99)} ms, ` +
-          `RSS ${fmtMiB(throughput.rssMaxBytes)} MiB, CPU${SUT_CPU} ${busy(SUT_CPU)} CPU${LOAD_CPU} ${busy(LOAD_CPU)}` +
-          `${throughput.invalid || latency.invalid ? `  INVALID: ${throughput.invalid ?? latency.invalid}` : ''}`);
-      } catch (err) {
-        const message = (err as Error).message.replaceAll('\n', ' ').slice(0, 400);
-        row.runs.push({ run, error: message });
-        log(`${tag}: failed: ${message}`);
-      } finally {
-        for (const m of sut?.processes ?? []) await m.stop();
+    // The reference every row is paired with in this run: started once, warmed, idle in between.
+    const reference = await bareDef.start(ctx);
+    await runWrk({ url: `http://127.0.0.1:${reference.port}${reference.path}`, connections: opts.connections, durationSeconds: opts.warmup, cpu: LOAD_CPU });
+    try {
+      for (const def of defs) {
+        const row = rows.get(def.id)!;
+        if (row.skipped) continue;
+        const tag = `[run ${run}/${opts.runs}] ${def.id} ${def.key}`;
+        let sut: Sut | null = null;
+        try {
+          sut = await def.start(ctx);
+          const rssIdleBytes = treeRssBytes(sut.main.pid);
+          // warm-up: JIT, connection pools, caches; not measured
+          await runWrk({
+            url: `http://127.0.0.1:${sut.port}${sut.path}`, connections: opts.connections, durationSeconds: opts.warmup,
+            cpu: LOAD_CPU, script: sut.script, headers: sut.headers, env: sut.env,
+          });
+          const throughput = await measure(sut, opts.connections, opts.duration, others, settings);
+          const latency = await measure(sut, opts.latencyConnections, opts.duration, others, settings);
+          const paired = def.id === 3 ? undefined
+            : await pairedCpuRatio(pairTarget(sut), pairTarget(reference), opts.pairRounds, opts.pairSeconds, opts.connections, LOAD_CPU);
+          row.runs.push({ run, throughput, latency, rssIdleBytes, paired });
+          const busy = (k: string) => `${Math.round((throughput.disturbance.busy[`cpu${k}`] ?? NaN) * 100)}%`;
+          log(`${tag}: ${fmtRps(throughput.rps)} req/s @${opts.connections} (p99 ${fmtMs(throughput.latencyMs.p99)} ms, ` +
+            `SUT ${throughput.sutCpuUsPerRequest.toFixed(0)} µs CPU/req, others ${Math.round(throughput.sutCoreForeign * 100)}% of its core), ` +
+            `p50/p99 @${opts.latencyConnections} ${fmtMs(latency.latencyMs.p50)}/${fmtMs(latency.latencyMs.p99)} ms, ` +
+            `RSS ${fmtMiB(throughput.rssMaxBytes)} MiB, CPU${SUT_CPU} ${busy(SUT_CPU)} CPU${LOAD_CPU} ${busy(LOAD_CPU)}` +
+            `${paired ? `, paired with bare: ${paired.ratio.toFixed(3)}x CPU/req (${paired.min.toFixed(3)}-${paired.max.toFixed(3)}; ${paired.aUs.toFixed(1)} vs ${paired.bUs.toFixed(1)} µs)` : ''}` +
+            `${throughput.invalid || latency.invalid ? `  INVALID: ${throughput.invalid ?? latency.invalid}` : ''}`);
+        } catch (err) {
+          const message = (err as Error).message.replaceAll('\n', ' ').slice(0, 400);
+          row.runs.push({ run, error: message });
+          log(`${tag}: failed: ${message}`);
+        } finally {
+          for (const m of sut?.processes ?? []) await m.stop();
+        }
       }
+    } finally {
+      for (const m of reference.processes) await m.stop();
     }
   }
 
@@ -425,10 +447,12 @@ async function main(): Promise<void> {
   out.push(`Machine: ${machine}  `);
   out.push(`Method: each system pinned alone to CPU ${SUT_CPU}; wrk (1 thread), the backend (~200-byte body) and Redis on CPU ${LOAD_CPU}. ` +
     `Per row and run: start, ${opts.warmup} s warm-up, ${opts.duration} s at ${opts.connections} connections (req/s, RSS), ` +
-    `${opts.duration} s at ${opts.latencyConnections} connections (p50, p99). ${opts.runs} run(s); figures are medians with the range over runs; ` +
-    `ratios are taken against row 3 within each run. "SUT CPU µs/req" is the CPU time of the system's process tree per request ` +
-    `at ${opts.connections} connections, which contention on a shared machine barely moves; "× bare by CPU" is row 3's µs/req ` +
-    `over the row's (the req/s ratio both would reach with a whole core each). "CPU %" is how busy each core was: ` +
+    `${opts.duration} s at ${opts.latencyConnections} connections (p50, p99). ${opts.runs} run(s); figures are medians with the range over runs. ` +
+    `"SUT CPU µs/req" is the CPU time of the system's process tree per request at ${opts.connections} connections, measured alone. ` +
+    `The "(paired)" ratios come from ${opts.pairRounds} window(s) of ${opts.pairSeconds} s per row and run in which the row and the bare proxy (row 3) ` +
+    `were loaded at once, both pinned to CPU ${SUT_CPU}, each by its own wrk at ${opts.connections} connections: the row's CPU per request over the bare ` +
+    `proxy's, and its inverse, the req/s the row reaches per core as a multiple of the bare proxy's. RSS and p99 ratios are from the runs alone. ` +
+    `"CPU %" is how busy each core was: ` +
     `a SUT core well below 100% means the load side, not the system under test, was the limit.` +
     `${opts.nice !== 0 ? ` Pinned processes ran at niceness ${opts.nice} (their own autogroups).` : ''}\n`);
   if (summaries.length > 0) {
@@ -463,7 +487,8 @@ async function main(): Promise<void> {
 // every run is bounded: a hard deadline well above the expected duration
 const expectedSeconds = opts.soak
   ? opts.soakWarmup + opts.soakSeconds + 60
-  : (opts.microOnly ? 0 : opts.rows.length * opts.runs * (opts.warmup + 2 * opts.duration + 8)) + (opts.micro ? opts.runs * 10 : 0) + opts.patience + 30;
+  : (opts.microOnly ? 0 : opts.rows.length * opts.runs * (opts.warmup + 2 * opts.duration + opts.pairRounds * opts.pairSeconds + 8) + opts.runs * (opts.warmup + 5))
+    + (opts.micro ? opts.runs * 10 : 0) + opts.patience + 30;
 const deadline = setTimeout(() => {
   console.error(`\nthe benchmark exceeded its ${Math.round(expectedSeconds * 2 + 120)} s limit; stopping`);
   void cleanup().finally(() => process.exit(2));

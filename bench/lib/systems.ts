@@ -134,15 +134,21 @@ const nginx: RowDef = {
   },
 };
 
-const bare: RowDef = {
-  id: 3, key: 'bare', label: 'bare http-proxy-3, keep-alive agent',
-  unavailable: () => null,
-  async start(ctx) {
-    const port = await freePort();
-    const m = await startNode(ctx, 'bare-proxy', 'bench/bare-proxy.ts', ['--port', String(port), '--target', `http://127.0.0.1:${ctx.backendPort}`], port);
-    return { main: m, processes: [m], port, path: `${MOUNT_PREFIX}/`, headers: [], statsPort: ctx.backendPort, check: noSessionCheck };
-  },
-};
+/** A bare pass-through proxy (one script, no session): rows 3 and 8. */
+function passThrough(id: number, key: string, label: string, script: string): RowDef {
+  return {
+    id, key, label,
+    unavailable: () => null,
+    async start(ctx) {
+      const port = await freePort();
+      const m = await startNode(ctx, key, script, ['--port', String(port), '--target', `http://127.0.0.1:${ctx.backendPort}`], port);
+      return { main: m, processes: [m], port, path: `${MOUNT_PREFIX}/`, headers: [], statsPort: ctx.backendPort, check: noSessionCheck };
+    },
+  };
+}
+
+const bare = passThrough(3, 'bare', 'bare http-proxy-3, keep-alive agent', 'bench/bare-proxy.ts');
+const bareUndici = passThrough(8, 'bare-undici', 'bare undici pass-through (Pool.dispatch)', 'bench/bare-undici.ts');
 
 const naive: RowDef = {
   id: 4, key: 'naive', label: 'naive: express-session + connect-redis + http-proxy-3, ~500 B session',
@@ -280,4 +286,5 @@ const gwWrite: RowDef = {
   },
 };
 
-export const ROWS: RowDef[] = [direct, nginx, bare, naive, gwAnon, gwSession, gwWrite];
+/** In table order: row 8, the bare undici floor, stands beside row 3, the bare http-proxy-3 reference. */
+export const ROWS: RowDef[] = [direct, nginx, bare, bareUndici, naive, gwAnon, gwSession, gwWrite];

@@ -40,6 +40,8 @@ export interface RequestContext {
   readonly secure: boolean;
   /** The path the upstream receives (normalised, prefix stripped when configured), with the query. */
   readonly url: string;
+  /** The headers the upstream receives, name, value...: cleaned in step 1, the gateway's added in step 3. */
+  readonly upstreamHeaders: string[];
   loaded: LoadedSession | null;
   /** Per-request nonce in the token; a write-back must repeat it. */
   readonly rid: string;
@@ -87,9 +89,9 @@ type WithContext = IncomingMessage & { [CONTEXT]?: RequestContext };
  * the request, not the context). A property rather than a WeakMap: WeakMap entries cost
  * the garbage collector work on every request.
  */
-export function newContext(req: IncomingMessage, state: PathState, mount: RuntimeMount, url: string, startedAt: number): RequestContext {
+export function newContext(req: IncomingMessage, state: PathState, mount: RuntimeMount, url: string, upstreamHeaders: string[], startedAt: number): RequestContext {
   const ctx: RequestContext = {
-    state, mount, requestId: requestIdOf(req), startedAt, secure: isSecure(req, state.trustProxy), url,
+    state, mount, requestId: requestIdOf(req), startedAt, secure: isSecure(req, state.trustProxy), url, upstreamHeaders,
     loaded: null, rid: newRequestNonce(), cookies: [], upstreamStartedAt: startedAt, lease: null,
   };
   (req as WithContext)[CONTEXT] = ctx;

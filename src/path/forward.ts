@@ -7,7 +7,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendError, type GatewayErrorCode } from '../errors.ts';
-import { filterResponseHeaders, outgoingHeaders, type ResponseHeaders } from '../proxy/headers.ts';
+import { filterResponseHeaders, type ResponseHeaders } from '../proxy/headers.ts';
 import type { Exchange, ExchangeHooks, FailureKind } from '../proxy/upstream.ts';
 import { ZERO_LENGTH_MARKER } from '../proxy/wire.ts';
 import type { RequestContext } from './context.ts';
@@ -125,7 +125,7 @@ function send(ctx: RequestContext, req: IncomingMessage, relay: ResponseRelay, b
   if (res.destroyed) return;
   ctx.upstreamStartedAt = performance.now();
   const method = req.method ?? 'GET';
-  const headers = outgoingHeaders(req.headers);
+  const headers = ctx.upstreamHeaders;
   if (body === null && req.headers['content-length'] === '0' && !SENDS_ZERO_LENGTH.has(method)) headers.push(ZERO_LENGTH_MARKER, '1');
   const exchange = ctx.mount.upstream.send({ method, path: ctx.url, headers, body, upgrade: null }, relay);
   relay.exchange = exchange;

@@ -15,7 +15,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { rawGatewayError, sendError, type GatewayErrorCode } from '../errors.ts';
-import { stripSessionCookie, type ResponseHeaders } from '../proxy/headers.ts';
+import type { ResponseHeaders } from '../proxy/headers.ts';
 import { StoreUnavailableError } from '../session/store.ts';
 import type { PathState, RequestContext } from './context.ts';
 import { forward } from './forward.ts';
@@ -73,16 +73,14 @@ function withSignedSession(ctx: RequestContext, req: IncomingMessage, next: () =
   refuse: (code: GatewayErrorCode, headers?: Record<string, string>) => void, lockSignal?: AbortSignal): void {
   // 2. load the session
   const cookie = ctx.mount.config.session ? sessionCookieOf(ctx, req.headers.cookie) : null;
-  // Read, the session cookie stays with the gateway: a backend holding it could replay it through other mounts.
-  if (!ctx.mount.config.forwardSessionCookie) stripSessionCookie(req.headers, ctx.state.cookie.name);
   if (cookie === null) {
     // 3. sign
-    sign(ctx, req.headers);
+    sign(ctx);
     return next();
   }
   loadSession(ctx, cookie, lockSignal !== undefined, lockSignal).then(() => {
     // 3. sign
-    sign(ctx, req.headers);
+    sign(ctx);
     next();
   }, (error: unknown) => {
     if (error instanceof SessionLockedError) {
@@ -106,7 +104,7 @@ function onResponseHead(ctx: RequestContext, sink: ResponseSink, status: number,
     return respond(ctx, sink, status, statusText, head); // 6.
   }
   sink.pause();
-  applyWriteBack(ctx, head.writeBack ?? '', head.writeBackProblem).then((refusal) => {
+  applyWriteBack(ctx, head.writeBack, head.writeBackProblem).then((refusal) => {
     // The response is stored (or refused): the session's next request may go.
     releaseLease(ctx);
     // 6. respond, unless the write-back could not be stored

@@ -1,14 +1,15 @@
 /**
  * Step 1: match the mount. The path is normalised first and the mount matched on the
  * result (so what the gateway routed is what the backend sees); the gateway's own
- * endpoints are matched the same way (//_gateway, /x/../_gateway, %5F). The request's
- * headers are cleaned here too, for requests and upgrades alike: owned headers out,
- * X-Forwarded-* replaced or appended.
+ * endpoints are matched the same way (//_gateway, /x/../_gateway, %5F). The headers the
+ * upstream receives are built here too, for requests and upgrades alike: owned and
+ * hop-by-hop headers out, the session cookie out unless the mount opts in,
+ * X-Forwarded-* replaced or appended (proxy/headers.ts upstreamRequestHeaders).
  */
 import type { IncomingMessage } from 'node:http';
 import type { GatewayErrorCode } from '../errors.ts';
 import { gatewayPathOf } from '../ops/endpoints.ts';
-import { addForwardedHeaders, sanitiseRequestHeaders } from '../proxy/headers.ts';
+import { upstreamRequestHeaders } from '../proxy/headers.ts';
 import { normaliseTarget, upstreamPath } from '../proxy/mounts.ts';
 import { newContext, type PathState, type RequestContext } from './context.ts';
 
@@ -28,9 +29,14 @@ export function matchMount(req: IncomingMessage, state: PathState, shuttingDown:
   if (!mount) return { kind: 'refuse', code: 'SGW_ERR_NO_MOUNT' };
   if (upgrade && !mount.config.websocket) return { kind: 'refuse', code: 'SGW_ERR_WEBSOCKET_DISABLED' };
 
-  const stripped = sanitiseRequestHeaders(req.headers, { trustProxy: state.trustProxy, upgrade: upgrade });
-  if (stripped > 0) state.metrics.strippedHeaders.inc(stripped);
-  const ctx = newContext(req, state, mount, upstreamPath(mount, target.path) + target.query, startedAt);
-  addForwardedHeaders(req.headers, req.socket.remoteAddress, (req.socket as { encrypted?: boolean }).encrypted === true);
-  return { kind: 'forward', ctx };
+  const { list, owned } = upstreamRequestHeaders(req.headers, {
+    trustProxy: state.trustProxy,
+    upgrade,
+    // A backend that saw the raw cookie could replay it through other mounts.
+    sessionCookie: mount.config.forwardSessionCookie ? null : state.cookie.name,
+    clientAddress: req.socket.remoteAddress,
+    encrypted: (req.socket as { encrypted?: boolean }).encrypted === true,
+  });
+  if (owned > 0) state.metrics.strippedHeaders.inc(owned);
+  return { kind: 'forward', ctx: newContext(req, state, mount, upstreamPath(mount, target.path) + target.query, list, startedAt) };
 }

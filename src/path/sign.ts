@@ -1,6 +1,6 @@
 /**
- * Step 3: sign the session for this mount, and put what the gateway adds into the
- * request's (already cleaned) headers: the token, this request's nonce, its id.
+ * Step 3: sign the session for this mount, and add what the gateway adds to the headers
+ * the upstream receives (cleaned in step 1): the token, this request's nonce, its id.
  *
  * A token carries nothing per request (the nonce travels beside it, PROTOCOL.md §4.4), so
  * one signed for a stored session version and a mount is sent again for
@@ -9,7 +9,6 @@
  * that read the same stored value the same record object) and, for anonymous visitors,
  * by the mount. Both are weak, so a new session version or a reload drops old entries.
  */
-import type { IncomingHttpHeaders } from 'node:http';
 import { RID_HEADER, signToken, TOKEN_HEADER, TOKEN_REUSE_SECONDS, tokenPayloadJson } from '#protocol';
 import type { RuntimeMount } from '../runtime.ts';
 import { dataOf } from '../session/record.ts';
@@ -70,11 +69,9 @@ function signRequestToken(ctx: RequestContext, iat: number, idleExp: number | nu
   return { token: signToken(mount.signingKey, tokenPayloadJson({ ...input, dataJson: null })), iat, idleExp, dataOmitted: true };
 }
 
-/** Adds the token and nonce (mounts with a session) and the request id, into the cleaned headers. */
-export function sign(ctx: RequestContext, headers: IncomingHttpHeaders): void {
-  if (ctx.mount.config.session) {
-    headers[TOKEN_HEADER] = requestToken(ctx);
-    headers[RID_HEADER] = ctx.rid;
-  }
-  headers['x-request-id'] = ctx.requestId;
+/** Adds the token and nonce (mounts with a session) and the request id to the headers the upstream receives. */
+export function sign(ctx: RequestContext): void {
+  const headers = ctx.upstreamHeaders;
+  if (ctx.mount.config.session) headers.push(TOKEN_HEADER, requestToken(ctx), RID_HEADER, ctx.rid);
+  headers.push('x-request-id', ctx.requestId);
 }

@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { rawGatewayError, type GatewayErrorCode } from '../errors.ts';
-import { filterResponseHeaders, outgoingHeaders, type ResponseHeaders } from '../proxy/headers.ts';
+import { filterResponseHeaders, type ResponseHeaders } from '../proxy/headers.ts';
 import type { Exchange, ExchangeHooks, FailureKind } from '../proxy/upstream.ts';
 import type { RequestContext } from './context.ts';
 import { upstreamFailed, type ResponseHeadHandler } from './forward.ts';
@@ -150,7 +150,7 @@ export function forwardUpgrade(ctx: RequestContext, req: IncomingMessage, client
   const relay = new UpgradeRelay(ctx, client, clientHead, onHead);
   ctx.upstreamStartedAt = performance.now();
   const upgrade = typeof req.headers.upgrade === 'string' ? req.headers.upgrade : 'websocket';
-  const exchange = ctx.mount.upstream.send({ method: req.method ?? 'GET', path: ctx.url, headers: outgoingHeaders(req.headers), body: null, upgrade }, relay);
+  const exchange = ctx.mount.upstream.send({ method: req.method ?? 'GET', path: ctx.url, headers: ctx.upstreamHeaders, body: null, upgrade }, relay);
   relay.exchange = exchange;
   // A client that gives up during the handshake: the upstream side is closed too.
   client.once('close', () => exchange.abort());

@@ -18,10 +18,11 @@ function refuseWriteBack(ctx: RequestContext, reason: string, detail: string): v
 }
 
 /** Resolves null when the response may go out, or the error code to answer instead. */
-export async function applyWriteBack(ctx: RequestContext, header: string, problem: string | undefined): Promise<GatewayErrorCode | null> {
+export async function applyWriteBack(ctx: RequestContext, header: string | undefined, problem: string | undefined): Promise<GatewayErrorCode | null> {
   const { state, mount, loaded } = ctx;
-  if (problem !== undefined) {
-    refuseWriteBack(ctx, 'malformed', problem);
+  // Several write-backs, or one under another spelling: refused, never silently dropped.
+  if (problem !== undefined || header === undefined) {
+    refuseWriteBack(ctx, 'malformed', problem ?? 'no write-back header');
     return null;
   }
   const tokenSid = loaded ? loaded.sid : null;

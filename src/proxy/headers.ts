@@ -16,52 +16,85 @@ const UPGRADE_KEEP = new Set(['connection', 'upgrade']);
 const FRAMING = new Set(['content-length', 'transfer-encoding', 'host']);
 
 /**
- * Cleans a client request's headers in place before forwarding. Returns how many
- * gateway-owned headers the client sent (each a forgery attempt or a bug).
+ * Request headers that undici refuses or frames itself (it throws on transfer-encoding,
+ * keep-alive, upgrade and expect, and writes connection and host framing of its own), and
+ * the other hop-by-hop ones: none of them is meant for the next hop (RFC 9110 §7.6.1).
+ * Content-Length and Host stay: undici takes them as the framing and the Host line.
  */
-export function sanitiseRequestHeaders(headers: IncomingHttpHeaders, options: { trustProxy: boolean; upgrade: boolean }): number {
-  let stripped = 0;
-  // Headers named in Connection are hop-by-hop: a client could otherwise list
-  // the token there and have a later hop delete it, or the other way round.
-  const connection = headers.connection;
-  if (connection) {
-    for (const name of connection.split(',')) {
-      const n = name.trim().toLowerCase();
-      if (n && n !== 'close' && n !== 'keep-alive' && n !== 'upgrade' && !FRAMING.has(n) && !(options.upgrade && UPGRADE_KEEP.has(n))) delete headers[n];
-    }
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'expect', 'http2-settings']);
+
+export interface RequestHeaderOptions {
+  readonly trustProxy: boolean;
+  readonly upgrade: boolean;
+  /** The gateway's session cookie name, to take out of Cookie; null keeps it (the mount opted in). */
+  readonly sessionCookie: string | null;
+  readonly clientAddress: string | undefined;
+  readonly encrypted: boolean;
+}
+
+/** Removed from every forwarded request besides hop-by-hop and owned ones; the gateway sets its own. */
+const UNTRUSTED_FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded']);
+
+/** Names a client listed in Connection (hop-by-hop by its word), minus what must never go that way. */
+function connectionNamed(connection: string | undefined, upgrade: boolean): Set<string> | null {
+  if (!connection) return null;
+  let named: Set<string> | null = null;
+  for (const token of connection.split(',')) {
+    const n = token.trim().toLowerCase();
+    if (n && n !== 'close' && n !== 'keep-alive' && n !== 'upgrade' && !FRAMING.has(n) && !(upgrade && UPGRADE_KEEP.has(n))) (named ??= new Set()).add(n);
   }
-  for (const name of Object.keys(headers)) {
-    if (isOwnedHeader(name)) {
-      delete headers[name];
-      stripped++;
-    }
-  }
-  // On an upgrade only "Upgrade" goes on: any other name listed would tell a proxy in
-  // front of the backend to drop that header, the gateway's own token included.
-  if (options.upgrade) headers.connection = 'Upgrade';
-  else delete headers.connection;
-  // The gateway already answered 100-continue to the client (Node does that), so the
-  // backend is not asked again.
-  delete headers.expect;
-  if (!options.trustProxy) {
-    delete headers['x-forwarded-for'];
-    delete headers['x-forwarded-proto'];
-    delete headers['x-forwarded-host'];
-    delete headers['x-forwarded-port'];
-    delete headers.forwarded;
-  }
-  return stripped;
+  return named;
 }
 
 /**
- * X-Forwarded-For/-Proto/-Host, set in the same step that cleaned the headers: appended to
- * a trusted hop's values, and alone when sanitiseRequestHeaders has removed an untrusted
- * client's. (No X-Forwarded-Port: the Host header already says; a trusted hop's is passed on.)
+ * The headers a backend receives, as the flat name, value list undici's dispatch takes,
+ * built in one pass without touching the client's header object (deleting from it would
+ * slow every later lookup on it). In Node's order with Node's lower-case names (repeated
+ * headers merged as Node merges them). Removed: gateway-owned headers (counted: each is a
+ * forgery attempt or a bug), hop-by-hop ones and whatever the client named in Connection
+ * (a client could otherwise list the token there and have a later hop delete it), what
+ * undici refuses or frames itself (Transfer-Encoding, Keep-Alive, Upgrade, Expect: the
+ * gateway already answered 100-continue), the request id (the gateway sets its own), and
+ * an untrusted client's X-Forwarded-*. Then X-Forwarded-For/-Proto/-Host: appended to a
+ * trusted hop's values, alone otherwise (no X-Forwarded-Port: Host already says).
+ * Content-Length and Host stay: undici takes them as the framing and the Host line.
  */
-export function addForwardedHeaders(headers: IncomingHttpHeaders, clientAddress: string | undefined, encrypted: boolean): void {
-  headers['x-forwarded-for'] = appended(headers['x-forwarded-for'], clientAddress ?? '');
-  headers['x-forwarded-proto'] = appended(headers['x-forwarded-proto'], encrypted ? 'https' : 'http');
-  headers['x-forwarded-host'] ||= headers.host ?? '';
+export function upstreamRequestHeaders(headers: IncomingHttpHeaders, options: RequestHeaderOptions): { list: string[]; owned: number } {
+  const named = connectionNamed(headers.connection, options.upgrade);
+  const list: string[] = [];
+  let owned = 0;
+  let forwardedFor: string | undefined;
+  let forwardedProto: string | undefined;
+  let forwardedHost: string | undefined;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || NOT_FORWARDED.has(name) || name === 'x-request-id' || named?.has(name)) continue;
+    if (isOwnedHeader(name)) {
+      owned++;
+      continue;
+    }
+    if (UNTRUSTED_FORWARDING.has(name)) {
+      if (!options.trustProxy) continue;
+      if (name === 'x-forwarded-for') forwardedFor = String(value);
+      else if (name === 'x-forwarded-proto') forwardedProto = String(value);
+      else if (name === 'x-forwarded-host') forwardedHost = String(value);
+      else list.push(name, String(value));
+      continue;
+    }
+    if (name === 'cookie' && options.sessionCookie !== null) {
+      const rest = withoutSessionCookie(value as string, options.sessionCookie);
+      if (rest !== undefined) list.push(name, rest);
+      continue;
+    }
+    if (typeof value === 'string') list.push(name, value);
+    else for (const v of value) list.push(name, v);
+  }
+  list.push(
+    'x-forwarded-for', appended(forwardedFor, options.clientAddress ?? ''),
+    'x-forwarded-proto', appended(forwardedProto, options.encrypted ? 'https' : 'http'),
+    'x-forwarded-host', forwardedHost || (headers.host ?? ''),
+  );
+  return { list, owned };
 }
 
 /**
@@ -86,41 +119,8 @@ export function withoutSessionCookie(header: string, name: string): string | und
   return rest.trim() === '' ? undefined : rest;
 }
 
-/** Applies withoutSessionCookie to a request's headers, in place (the header goes when nothing is left). */
-export function stripSessionCookie(headers: IncomingHttpHeaders, name: string): void {
-  const cookie = headers.cookie;
-  if (cookie === undefined) return;
-  const rest = withoutSessionCookie(cookie, name);
-  if (rest === undefined) delete headers.cookie;
-  else if (rest !== cookie) headers.cookie = rest;
-}
-
-function appended(existing: string | string[] | undefined, value: string): string {
-  return existing ? `${String(existing)},${value}` : value;
-}
-
-/**
- * Request headers that undici refuses or frames itself (it throws on transfer-encoding,
- * keep-alive, upgrade and expect, and writes connection and host framing of its own), and
- * the other hop-by-hop ones: none of them is meant for the next hop (RFC 9110 §7.6.1).
- * Content-Length and Host stay: undici takes them as the framing and the Host line.
- */
-const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'expect', 'http2-settings']);
-
-/**
- * The cleaned request headers as the flat name, value list undici's dispatch takes, in the
- * order Node parsed them (lower-case names; repeated headers merged as Node merges them).
- */
-export function outgoingHeaders(headers: IncomingHttpHeaders): string[] {
-  const out: string[] = [];
-  for (const name in headers) {
-    if (NOT_FORWARDED.has(name)) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (typeof value === 'string') out.push(name, value);
-    else for (const v of value) out.push(name, v);
-  }
-  return out;
+function appended(existing: string | undefined, value: string): string {
+  return existing ? `${existing},${value}` : value;
 }
 
 function cookieNameOf(setCookie: string): string {

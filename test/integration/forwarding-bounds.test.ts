@@ -59,6 +59,8 @@ afterAll(async () => {
   await Promise.all([scripted?.close(), new Promise((r) => plain?.close(r))]);
 });
 
+const gatewayConnections = () => new Promise<number>((resolve) => gw.gateway.server.getConnections((_e, n) => resolve(n)));
+
 async function timed(path: string): Promise<{ status: number; error: string; ms: number }> {
   const started = performance.now();
   const reply = await send(`${gw.url}${path}`, { timeoutMs: 10_000 });
@@ -73,7 +75,7 @@ describe('the mount timeout bounds the whole wait for the response head', () => 
       expect(status).toBe(504);
       expect(error).toBe('SGW_ERR_UPSTREAM_TIMEOUT');
       expect(ms).toBeGreaterThanOrEqual(495);
-      expect(ms).toBeLessThan(900);
+      expect(ms).toBeLessThan(1000); // undici's own head timer, re-armed per byte, would never fire here
     });
   }
 
@@ -133,6 +135,8 @@ describe('slow request bodies', () => {
     } finally {
       clearInterval(dripping);
       flood.forEach((s) => s.destroy());
+      // The next tests time the gateway: let it finish with the 300 closes first.
+      await expect.poll(gatewayConnections, { timeout: 5000 }).toBe(0);
     }
   });
 });
@@ -143,10 +147,11 @@ describe('the WebSocket handshake', () => {
   it('a dripped 101 is cut at the mount timeout: 504 to the client, the upstream socket closed', async () => {
     const openBefore = scripted.open();
     const out = await rawExchange(port, [upgrade('/ws/ws-drip')], 3000);
-    console.log(`bounds: dripped 101 → ${statusOf(out.text)} after ${Math.round(out.closedAfterMs ?? -1)} ms (timeout 500 ms)`);
+    console.log(`bounds: dripped 101 → ${statusOf(out.text)} after ${Math.round(out.firstByteMs ?? -1)} ms, closed after ${Math.round(out.closedAfterMs ?? -1)} ms (timeout 500 ms)`);
     expect(statusOf(out.text)).toBe(504);
-    expect(out.closedAfterMs).toBeGreaterThanOrEqual(495);
-    expect(out.closedAfterMs).toBeLessThan(1000);
+    expect(out.firstByteMs).toBeGreaterThanOrEqual(495);
+    expect(out.firstByteMs).toBeLessThan(1000);
+    expect(out.closedAfterMs).not.toBeNull();
     await expect.poll(() => scripted.open(), { timeout: 2000 }).toBeLessThanOrEqual(openBefore);
   });
 
@@ -162,7 +167,6 @@ describe('the WebSocket handshake', () => {
     const ms = performance.now() - started;
     console.log(`bounds: abandoned handshake: upstream socket closed ${Math.round(ms)} ms after the client left`);
     expect(ms).toBeLessThan(400); // well before the 500 ms mount timeout would have closed it
-    const connections = await new Promise<number>((resolve) => gw.gateway.server.getConnections((_e, n) => resolve(n)));
-    expect(connections).toBe(0);
+    expect(await gatewayConnections()).toBe(0);
   });
 });

@@ -118,7 +118,7 @@ it.each([['GET http://evil.example/shop/a'], ['OPTIONS *']])('%s (absolute-form 
 });
 
 describe('bodies are forwarded framed, so a body never becomes a second request', () => {
-  // Regression: http-proxy-3's deleteLength pass sent `Content-Length: 0` for these and then the chunked body raw.
+  // Regression (when forwarding was on http-proxy-3): its deleteLength pass sent `Content-Length: 0` for these and then the chunked body raw.
   it.each(['DELETE', 'OPTIONS', 'GET', 'POST'])('%s with a chunked body that looks like a request', async (method) => {
     const { text } = await exchange([`${method} /shop/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${chunked(SMUGGLED)}`], 400);
     expect(statusOf(text)).toBe(200);

@@ -115,9 +115,8 @@ describe('a mount at "/" cannot capture /_gateway', () => {
     expect(root.seen.length).toBe(before);
   });
 
-  // Each of these reaches the "/" mount's backend as /_gateway/... today. The fix belongs in
-  // gateway.ts handleRequest/handleUpgrade (owned by the request-path engineer): route on
-  // gatewayPathOf(target.path) from src/ops/endpoints.ts after normaliseTarget. Reported.
+  // Step 1 (src/path/match-mount.ts) matches /_gateway on the normalised path, so none of
+  // these reaches the "/" mount's backend as /_gateway/....
   it('paths that normalise into /_gateway are answered by the gateway', async () => {
     const before = root.seen.length;
     for (const path of ['//_gateway/healthz', '/./_gateway/healthz', '/app/../_gateway/healthz', '/%5Fgateway/healthz']) {

@@ -45,5 +45,5 @@ export function plainRequest(url: string, headers: Record<string, string> = {}, 
 
 /** A context for a path the state's mounts serve. */
 export function contextFor(state: PathState, path: string): RequestContext {
-  return newContext(plainRequest(path), state, state.matchMount(path)!, path, performance.now());
+  return newContext(plainRequest(path), state, state.matchMount(path)!, path, [], performance.now());
 }

@@ -3,8 +3,7 @@
  * what each step reads, writes into the context, and logs.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { RID_HEADER, TOKEN_HEADER } from '#protocol';
-import { buildWriteBack } from '#protocol';
+import { buildWriteBack, RID_HEADER, TOKEN_HEADER } from '#protocol';
 import { useSession, sessionCookieOf } from '../../../src/path/load-session.ts';
 import { responseHeaders } from '../../../src/path/respond.ts';
 import { requestToken, sign } from '../../../src/path/sign.ts';
@@ -53,14 +52,14 @@ describe('step 2: load the session', () => {
 describe('step 3: sign', () => {
   it('adds the token and nonce for a session mount, only the request id for a mount without sessions', () => {
     const ctx = contextFor(t.state, '/shop/');
-    const headers: Record<string, string> = {};
-    sign(ctx, headers);
-    expect(headers[TOKEN_HEADER]!.split('.')).toHaveLength(3);
-    expect(headers[RID_HEADER]).toBe(ctx.rid);
-    expect(headers['x-request-id']).toBe(ctx.requestId);
-    const bare: Record<string, string> = {};
-    sign(contextFor(t.state, '/static/x'), bare);
-    expect(Object.keys(bare)).toEqual(['x-request-id']);
+    sign(ctx);
+    const [tokenName, token, ...rest] = ctx.upstreamHeaders;
+    expect(tokenName).toBe(TOKEN_HEADER);
+    expect(token!.split('.')).toHaveLength(3);
+    expect(rest).toEqual([RID_HEADER, ctx.rid, 'x-request-id', ctx.requestId]);
+    const bare = contextFor(t.state, '/static/x');
+    sign(bare);
+    expect(bare.upstreamHeaders).toEqual(['x-request-id', bare.requestId]);
   });
 
   it('reuses an anonymous token for the same mount within the reuse window, and signs anew after it', () => {

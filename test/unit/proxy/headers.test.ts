@@ -1,7 +1,7 @@
-/** The header rules both ways, with plain header lists: the session cookie kept from backends, write-back spellings, what undici is handed, and the one response-header filter. */
+/** The pure header steps of src/proxy/headers.ts, called with plain values: both directions, and the one response-header filter. */
 import { describe, expect, it } from 'vitest';
 import { isWriteHeaderVariant, writeBackHeaderProblem } from '#protocol';
-import { filterResponseHeaders, outgoingHeaders, stripSessionCookie, withoutSessionCookie } from '../../../src/proxy/headers.ts';
+import { filterResponseHeaders, upstreamRequestHeaders, withoutSessionCookie } from '../../../src/proxy/headers.ts';
 
 describe('withoutSessionCookie', () => {
   it.each([
@@ -29,17 +29,16 @@ describe('withoutSessionCookie', () => {
   });
 });
 
-describe('stripSessionCookie', () => {
-  it('rewrites or removes the Cookie header in place and leaves other headers alone', () => {
-    const some: Record<string, string> = { cookie: 'sgw.sid=v; a=1', host: 'h' };
-    stripSessionCookie(some, 'sgw.sid');
-    expect(some).toEqual({ cookie: 'a=1', host: 'h' });
-    const only: Record<string, string> = { cookie: 'sgw.sid=v', host: 'h' };
-    stripSessionCookie(only, 'sgw.sid');
-    expect(only).toEqual({ host: 'h' });
-    const none: Record<string, string> = { host: 'h' };
-    stripSessionCookie(none, 'sgw.sid');
-    expect(none).toEqual({ host: 'h' });
+describe('upstreamRequestHeaders: the Cookie header', () => {
+  const cookieOf = (cookie: string | undefined, sessionCookie: string | null) =>
+    upstreamRequestHeaders({ host: 'h', ...(cookie === undefined ? {} : { cookie }) }, { trustProxy: false, upgrade: false, sessionCookie, clientAddress: '1.2.3.4', encrypted: false })
+      .list.filter((_, i, l) => i % 2 === 1 && l[i - 1] === 'cookie');
+
+  it('rewrites or drops the Cookie header (no session cookie left to replay); a mount that opts in keeps it', () => {
+    expect(cookieOf('sgw.sid=v; a=1', 'sgw.sid')).toEqual(['a=1']);
+    expect(cookieOf('sgw.sid=v', 'sgw.sid')).toEqual([]);
+    expect(cookieOf(undefined, 'sgw.sid')).toEqual([]);
+    expect(cookieOf('sgw.sid=v; a=1', null)).toEqual(['sgw.sid=v; a=1']);
   });
 });
 
@@ -61,13 +60,26 @@ describe('write-back header spellings', () => {
   });
 });
 
-describe('outgoingHeaders', () => {
-  it('drops what undici refuses or frames itself and every hop-by-hop header; keeps Host and Content-Length, in order', () => {
-    const out = outgoingHeaders({
-      host: 'app.example', 'transfer-encoding': 'chunked', 'keep-alive': 'timeout=5', upgrade: 'h2c', expect: '100-continue',
+describe('upstreamRequestHeaders', () => {
+  const options = { trustProxy: false, upgrade: false, sessionCookie: 'sgw.sid', clientAddress: '10.0.0.9', encrypted: false };
+
+  it('drops what undici refuses or frames itself, every hop-by-hop header and the client\'s request id; keeps Host and Content-Length, in order', () => {
+    const { list } = upstreamRequestHeaders({
+      host: 'app.example', 'transfer-encoding': 'chunked', 'keep-alive': 'timeout=5', upgrade: 'h2c', expect: '100-continue', 'x-request-id': 'theirs',
       connection: 'keep-alive', te: 'trailers', trailer: 'x', 'proxy-connection': 'keep-alive', 'content-length': '3', 'x-a': '1', 'set-cookie': ['a', 'b'],
-    });
-    expect(out).toEqual(['host', 'app.example', 'content-length', '3', 'x-a', '1', 'set-cookie', 'a', 'set-cookie', 'b']);
+    }, options);
+    expect(list).toEqual(['host', 'app.example', 'content-length', '3', 'x-a', '1', 'set-cookie', 'a', 'set-cookie', 'b',
+      'x-forwarded-for', '10.0.0.9', 'x-forwarded-proto', 'http', 'x-forwarded-host', 'app.example']);
+  });
+
+  it('names in Connection go (never the framing), owned headers go and are counted; a trusted hop\'s X-Forwarded-* are appended to', () => {
+    const { list, owned } = upstreamRequestHeaders({
+      host: 'h', connection: 'x-a, content-length, x-session-gateway-rid', 'x-a': '1', 'content-length': '0', 'x-session-gateway-token': 'forged', 'X_Session_Gateway_Write': 'forged',
+      'x-forwarded-for': '1.1.1.1', 'x-forwarded-proto': 'https', 'x-forwarded-host': 'front.example', 'x-forwarded-port': '443',
+    }, { ...options, trustProxy: true });
+    expect(owned).toBe(2);
+    expect(list).toEqual(['host', 'h', 'content-length', '0', 'x-forwarded-port', '443',
+      'x-forwarded-for', '1.1.1.1,10.0.0.9', 'x-forwarded-proto', 'https,http', 'x-forwarded-host', 'front.example']);
   });
 });
 

@@ -26,6 +26,15 @@ const upstream = { released: () => released.push('released'), dequeue: () => rel
 const request = { method: 'GET', path: '/', headers: [], body: null, upgrade: null };
 const noDispatch = { dispatch: () => true } as any;
 
+/** An exchange dispatched and started on a plain controller. */
+function started(hooks: ExchangeHooks, timeoutMs: number) {
+  const exchange = new Exchange(upstream, request, hooks, 1000);
+  exchange.start(noDispatch, {} as any, timeoutMs);
+  const c = controller();
+  exchange.onRequestStart(c as any);
+  return { exchange, c };
+}
+
 afterEach(() => {
   vi.useRealTimers();
   released.length = 0;
@@ -34,10 +43,7 @@ afterEach(() => {
 describe('Exchange', () => {
   it('relays the final head, the body and the end; interim 1xx answers are skipped', () => {
     const { events, hooks } = recorder();
-    const exchange = new Exchange(upstream, request, hooks, 1000);
-    exchange.start(noDispatch, {} as any, 1000);
-    const c = controller();
-    exchange.onRequestStart(c as any);
+    const { exchange, c } = started(hooks, 1000);
     exchange.onResponseStart(c as any, 103, {}, 'Early Hints');
     exchange.onResponseStart(c as any, 200, {}, 'OK');
     exchange.onResponseData(c as any, Buffer.from('hi'));
@@ -48,10 +54,7 @@ describe('Exchange', () => {
 
   it('a body the client cannot take yet pauses the exchange', () => {
     const { hooks } = recorder();
-    const exchange = new Exchange(upstream, request, { ...hooks, data: () => false }, 1000);
-    exchange.start(noDispatch, {} as any, 1000);
-    const c = controller();
-    exchange.onRequestStart(c as any);
+    const { exchange, c } = started({ ...hooks, data: () => false }, 1000);
     exchange.onResponseStart(c as any, 200, {}, 'OK');
     exchange.onResponseData(c as any, Buffer.from('x'));
     expect(c.paused).toBe(true);
@@ -73,10 +76,7 @@ describe('Exchange', () => {
   it('no final head in time, however many 1xx came: a timeout, and the upstream request is aborted', () => {
     vi.useFakeTimers();
     const { events, hooks } = recorder();
-    const exchange = new Exchange(upstream, request, hooks, 1000);
-    exchange.start(noDispatch, {} as any, 300);
-    const c = controller();
-    exchange.onRequestStart(c as any);
+    const { exchange, c } = started(hooks, 300);
     exchange.onRequestSent();
     for (let i = 0; i < 5; i++) {
       vi.advanceTimersByTime(50);
@@ -92,10 +92,7 @@ describe('Exchange', () => {
   it('a body that stalls after the head: a timeout after the head; each chunk re-arms the bound', () => {
     vi.useFakeTimers();
     const { events, hooks } = recorder();
-    const exchange = new Exchange(upstream, request, hooks, 1000);
-    exchange.start(noDispatch, {} as any, 300);
-    const c = controller();
-    exchange.onRequestStart(c as any);
+    const { exchange, c } = started(hooks, 300);
     exchange.onResponseStart(c as any, 200, {}, 'OK');
     vi.advanceTimersByTime(250);
     exchange.onResponseData(c as any, Buffer.from('a'));
