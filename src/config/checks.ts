@@ -2,6 +2,7 @@
 import { createPrivateKey } from 'node:crypto';
 import type { GatewayConfig } from './schema.ts';
 import { formatDuration } from './durations.ts';
+import { redisAccessProblems } from './redis-checks.ts';
 
 import { RESERVED_SESSION_KEYS } from '../protocol/write-back.ts';
 
@@ -72,7 +73,7 @@ export function crossFieldProblems(config: GatewayConfig): ConfigProblem[] {
     const kinds = [redis.url ? 'url' : '', redis.sentinels ? 'sentinels' : '', redis.cluster ? 'cluster' : ''].filter(Boolean);
     if (kinds.length > 1) problems.push({ path: 'store.redis', message: `give one of url, sentinels or cluster, not ${kinds.join(' and ')}` });
     if (redis.sentinels && !redis.name) problems.push({ path: 'store.redis.name', message: 'required with sentinels: the name of the master set' });
-    if (redis.url && !/^rediss?:\/\//.test(redis.url)) problems.push({ path: 'store.redis.url', message: `"${redis.url}" is not a redis:// or rediss:// URL` });
+    problems.push(...redisAccessProblems(redis));
   }
   return problems;
 }

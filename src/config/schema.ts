@@ -109,6 +109,27 @@ export const configSchema = z.strictObject({
       /** Sentinel master name. */
       name: z.string().min(1).optional(),
       cluster: z.array(redisNode).min(1).optional(),
+      /** ACL user of the data nodes (standalone, Sentinel master and replicas, every Cluster node). */
+      username: z.string().min(1).optional(),
+      /** Their password; better `${REDIS_PASSWORD}` or passwordFile than inline. */
+      password: z.string().min(1).optional(),
+      /** A file holding the password (a Docker or Kubernetes secret); one trailing newline is ignored. */
+      passwordFile: z.string().min(1).optional(),
+      /** The sentinels' own ACL user and password, apart from the master's. */
+      sentinelUsername: z.string().min(1).optional(),
+      sentinelPassword: z.string().min(1).optional(),
+      sentinelPasswordFile: z.string().min(1).optional(),
+      /**
+       * TLS for every connection to Redis (sentinels included). A `rediss://` URL alone
+       * means TLS checked against the system's CAs; this section adds a private CA, a
+       * client certificate (for `tls-auth-clients yes`) and the name to check.
+       */
+      tls: z.strictObject({
+        caFile: z.string().min(1).optional(),
+        certFile: z.string().min(1).optional(),
+        keyFile: z.string().min(1).optional(),
+        serverName: z.string().min(1).optional(),
+      }).optional(),
       /**
        * ioredis auto-pipelining. Off: the store already sends the session reads of one event-loop
        * turn in one write, and with it on the benchmark's session row was slower (0.60x vs 0.73x
