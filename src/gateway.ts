@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { FrozenConfig } from './config/load.ts';
 import { rawErrorResponse, rawGatewayError, sendError, type GatewayErrorCode } from './errors.ts';
-import { createEndpoints, gatewayPathOf, GATEWAY_PATH_PREFIX } from './ops/endpoints.ts';
+import { createAdminServer } from './ops/admin-listener.ts';
+import { ADMIN_ENDPOINTS, ALL_ENDPOINTS, createEndpoints, gatewayPathOf, GATEWAY_PATH_PREFIX, PUBLIC_ENDPOINTS } from './ops/endpoints.ts';
 import { instrumentServer } from './ops/instrument.ts';
 import { createLogger } from './ops/logger.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
@@ -30,6 +31,18 @@ export interface GatewayOptions {
   store?: SessionStore;
   /** Clock in epoch ms (tests). */
   now?: () => number;
+  /**
+   * What /_gateway/metrics serves instead of this gateway's own registry: with
+   * listen.workers, the whole set's (ops/worker-link.ts), given this gateway's registry.
+   */
+  metricsSource?: (registry: Metrics['registry']) => () => Promise<{ contentType: string; body: string }>;
+}
+
+export interface ListenOptions {
+  /** The admin listener's port instead of admin.listen.port. */
+  adminPort?: number | undefined;
+  /** SO_REUSEPORT (Linux): several processes bind the same ports and the kernel spreads connections. */
+  reusePort?: boolean | undefined;
 }
 
 export interface Gateway {
@@ -37,7 +50,13 @@ export interface Gateway {
   readonly store: SessionStore;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /**
+   * Binds the traffic listener (and the admin listener, when configured); resolves with the
+   * traffic address. `reusePort`: SO_REUSEPORT on both, for workers sharing the ports.
+   */
+  listen(port?: number, host?: string, options?: ListenOptions): Promise<AddressInfo>;
+  /** Where the admin listener is bound; null without admin.listen, or before listen(). */
+  adminAddress(): AddressInfo | null;
   /** Swaps in a new config for new requests; requests in flight finish on the old one. */
   reload(config: FrozenConfig): void;
   /** Stops accepting, lets in-flight requests finish within the grace period, closes everything. */
@@ -68,8 +87,11 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
   const store = options.store ?? createStore(initial, logger, metrics);
   const upstream = createUpstream(logger);
   let shuttingDown = false;
+  const metricsText = options.metricsSource?.(metrics.registry)
+    ?? (async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }));
 
-  const endpointsFor = (state: State) => createEndpoints({
+  const adminConfig = initial.admin;
+  const endpointsFor = (state: State, serves = adminConfig ? PUBLIC_ENDPOINTS : ALL_ENDPOINTS, elsewhere?: string) => createEndpoints({
     isReady: async () => {
       const checks: Record<string, string> = { config: 'loaded', store: store.kind };
       if (shuttingDown) return { ready: false, checks: { ...checks, shutdown: 'in progress' } };
@@ -82,9 +104,9 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
         return { ready: false, checks };
       }
     },
-    metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+    metricsText,
     jwks: () => state.runtime.jwks,
-  });
+  }, serves, elsewhere);
 
   function buildState(config: FrozenConfig): State {
     const { session } = config;
@@ -117,6 +139,8 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
 
   let state = buildState(initial);
   let endpoints = endpointsFor(state);
+  // The admin endpoints read nothing of the config generation, so one set serves every reload.
+  const adminServer = adminConfig ? createAdminServer(endpointsFor(state, ADMIN_ENDPOINTS, 'the traffic listener'), logger) : null;
 
   function release(s: State): void {
     s.inflight--;
@@ -242,15 +266,20 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     metrics,
     logger,
     config: () => state.runtime.config,
-    listen(port = listen.port, host = listen.host) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve(server.address() as AddressInfo);
-        });
-      });
+    async listen(port = listen.port, host = listen.host, { adminPort, reusePort = false }: ListenOptions = {}) {
+      const address = await bind(server, port, host, reusePort);
+      if (adminServer && adminConfig) {
+        const at = adminPort ?? adminConfig.listen.port;
+        try {
+          await bind(adminServer, at, adminConfig.listen.host, reusePort);
+        } catch (error) {
+          server.close();
+          throw new Error(`admin listener ${adminConfig.listen.host}:${at}: ${(error as Error).message}`);
+        }
+      }
+      return address;
     },
+    adminAddress: () => (adminServer?.listening ? adminServer.address() as AddressInfo : null),
     reload(config) {
       const previous = state;
       state = buildState(config);
@@ -272,8 +301,26 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
         state.runtime.close();
         upstream.close();
         await store.close();
+        // Last: readiness on the admin port says "shutdown in progress" for the whole drain.
+        if (adminServer?.listening) {
+          const adminClosed = new Promise<void>((resolve) => adminServer.close(() => resolve()));
+          adminServer.closeAllConnections();
+          await adminClosed;
+        }
       })();
       return closing;
     },
   };
+}
+
+function bind(server: Server, port: number, host: string, reusePort: boolean): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    // exclusive: in a node:cluster worker, bind this process's own socket rather than
+    // asking the primary for a share of its one (see ops/primary.ts for why).
+    server.listen(reusePort ? { port, host, reusePort: true, exclusive: true } : { port, host }, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
 }

@@ -68,7 +68,13 @@ export function crossFieldProblems(config: GatewayConfig): ConfigProblem[] {
     }
   });
 
+  if (config.admin && config.admin.listen.port !== 0 && config.admin.listen.port === config.listen.port) {
+    problems.push({ path: 'admin.listen.port', message: `${config.admin.listen.port} is the traffic port (listen.port); the admin listener needs a port of its own` });
+  }
   const redis = config.store.redis;
+  if (config.listen.workers !== 1 && !(redis && (redis.url || redis.sentinels || redis.cluster))) {
+    problems.push({ path: 'listen.workers', message: 'more than one worker needs store.redis: the embedded store lives inside one process, so each worker would have its own sessions' });
+  }
   if (redis) {
     const kinds = [redis.url ? 'url' : '', redis.sentinels ? 'sentinels' : '', redis.cluster ? 'cluster' : ''].filter(Boolean);
     if (kinds.length > 1) problems.push({ path: 'store.redis', message: `give one of url, sentinels or cluster, not ${kinds.join(' and ')}` });

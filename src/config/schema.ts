@@ -81,7 +81,25 @@ export const configSchema = z.strictObject({
     requestTimeout: duration.prefault(D.DEFAULT_REQUEST_TIMEOUT),
     maxHeaderBytes: z.number().int().min(1024).max(1_048_576).default(D.DEFAULT_MAX_HEADER_BYTES),
     shutdownGrace: duration.prefault(D.DEFAULT_SHUTDOWN_GRACE),
+    /** Gateway processes sharing the port (node:cluster); "auto": one per core available. */
+    workers: z.union([
+      z.literal('auto'),
+      z.number(),
+      z.string().regex(/^\d+$/).transform(Number),
+    ], { error: 'expected a number of processes or "auto"' })
+      .pipe(z.union([z.literal('auto'), z.number().int().min(1, 'at least 1').max(D.MAX_WORKERS, `at most ${D.MAX_WORKERS}`)]))
+      .default(D.DEFAULT_WORKERS),
   }).prefault({}),
+  /**
+   * Absent: health, readiness and metrics are on the traffic listener (a first run needs
+   * nothing more). Present: they are served here only, and the traffic port keeps the JWKS.
+   */
+  admin: z.strictObject({
+    listen: z.strictObject({
+      host: z.string().min(1).default(D.DEFAULT_ADMIN_HOST),
+      port,
+    }),
+  }).optional(),
   session: z.strictObject({
     /** Cookie secrets, newest first: the first signs, all verify (rotation). */
     secrets: z.array(secret('a cookie secret')).min(1, 'give at least one secret'),
