@@ -18,6 +18,7 @@ WORKDIR /app
 # No production dependency has an install script, and --ignore-scripts keeps it so.
 FROM base AS deps
 COPY package.json package-lock.json ./
+COPY packages/backend/package.json ./packages/backend/
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 
 # All dependencies, for the example backends (express, express-session). Never copied
@@ -25,6 +26,7 @@ RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 # then installs no binary, and `node` stays the image's own.
 FROM base AS dev-deps
 COPY package.json package-lock.json ./
+COPY packages/backend/package.json ./packages/backend/
 RUN npm ci --ignore-scripts \
     && npm cache clean --force
 
@@ -33,6 +35,8 @@ RUN npm ci --ignore-scripts \
 FROM base AS examples
 COPY --from=dev-deps /app/node_modules ./node_modules
 COPY package.json ./
+COPY packages/backend/package.json ./packages/backend/
+COPY packages/backend/src ./packages/backend/src
 COPY src ./src
 COPY examples ./examples
 USER node
@@ -48,6 +52,9 @@ FROM base AS runtime
 ENV NODE_ENV=production LISTEN_HOST=0.0.0.0 NODE_OPTIONS=--max-semi-space-size=8
 COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
+# The protocol code (package.json "imports": #protocol) lives in the workspace package.
+COPY packages/backend/package.json ./packages/backend/
+COPY packages/backend/src ./packages/backend/src
 COPY src ./src
 # The default config; mount another file over it, or pass --config with another path.
 COPY config/gateway.yaml /etc/session-gateway/gateway.yaml

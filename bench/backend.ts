@@ -16,12 +16,12 @@
  */
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
-import { hs256Key } from '../src/protocol/jws.ts';
-import { deriveMountKey } from '../src/protocol/keys.ts';
-import { RID_HEADER, TOKEN_HEADER, WRITE_HEADER } from '../src/protocol/headers.ts';
-import { verifyRequest } from '../src/protocol/token.ts';
-import { buildWriteBack } from '../src/protocol/write-back.ts';
-import { ProtocolError } from '../src/protocol/errors.ts';
+import { hs256Key } from '#protocol';
+import { deriveMountKey } from '#protocol';
+import { RID_HEADER, TOKEN_HEADER, WRITE_HEADER } from '#protocol';
+import { verifyRequest } from '#protocol';
+import { buildWriteBack } from '#protocol';
+import { ProtocolError } from '#protocol';
 import { BODY, SESSION_DATA } from './lib/session-data.ts';
 import { MOUNT, SIGNING_KID, SIGNING_SECRET } from './lib/constants.ts';
 import { exitWhenOrphaned } from './lib/watchdog.ts';

@@ -11,11 +11,11 @@
  */
 import { createHmac, createSecretKey, randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { decodeSegment, encodeSegment, hs256Key, parseJsonObject } from '../src/protocol/jws.ts';
-import { deriveMountKey } from '../src/protocol/keys.ts';
-import { stripOwnedHeaders } from '../src/protocol/headers.ts';
-import { signToken, tokenPayloadJson, verifyRequest, type TokenInput } from '../src/protocol/token.ts';
-import { buildWriteBack, verifyWriteBack } from '../src/protocol/write-back.ts';
+import { decodeSegment, encodeSegment, hs256Key, parseJsonObject } from '#protocol';
+import { deriveMountKey } from '#protocol';
+import { stripOwnedHeaders } from '#protocol';
+import { signToken, tokenPayloadJson, verifyRequest, type TokenInput } from '#protocol';
+import { buildWriteBack, verifyWriteBack } from '#protocol';
 import { SESSION_DATA, SESSION_DATA_JSON } from './lib/session-data.ts';
 import { MOUNT, SIGNING_KID, SIGNING_SECRET } from './lib/constants.ts';
 import { quantile } from './lib/stats.ts';

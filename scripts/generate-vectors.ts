@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import {
   buildWriteBack, deriveMountKey, ed25519SigningKey, ed25519VerifyingKey, encodeSegment, hs256Key, ProtocolError,
   PROTOCOL_VERSION, signToken, tokenPayloadJson, verifyRequest, verifyWriteBack, type SigningKey, type WriteBack,
-} from '../src/protocol/index.ts';
+} from '#protocol';
 
 const NOW = 1764000000;
 const secrets = { '2026-11': 'vector-secret-newest-0123456789abcdef', '2026-10': 'vector-secret-older-0123456789abcdef' };

@@ -10,7 +10,7 @@ import { createLogger } from './ops/logger.ts';
 import { runPrimary, workerCount } from './ops/primary.ts';
 import { mountRoutes, withoutCredentials } from './ops/reload.ts';
 import { announceListening, clusterMetrics, isWorker, workerId, workerPorts, workerSignals } from './ops/worker-link.ts';
-import { deriveMountKeyText } from './protocol/keys.ts';
+import { deriveMountKeyText } from '#protocol';
 import { usesRedis } from './session/create-store.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/gateway.yaml';

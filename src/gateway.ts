@@ -15,7 +15,7 @@ import { ADMIN_ENDPOINTS, ALL_ENDPOINTS, createEndpoints, gatewayPathOf, GATEWAY
 import { instrumentServer } from './ops/instrument.ts';
 import { createLogger } from './ops/logger.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
-import { addForwardedHeaders, sanitiseRequestHeaders } from './proxy/headers.ts';
+import { addForwardedHeaders, sanitiseRequestHeaders, stripSessionCookie } from './proxy/headers.ts';
 import { normaliseTarget, upstreamPath } from './proxy/mounts.ts';
 import { createUpstream } from './proxy/upstream.ts';
 import { addGatewayHeaders, contextOf, loadSession, newContext, requestIdOf, sessionCookieOf, type PathState, type RequestContext } from './request-path.ts';
@@ -171,6 +171,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     const url = upstreamPath(mount, target.path) + target.query;
     const withSession = mount.config.session;
     const cookie = withSession ? sessionCookieOf(ctx, req.headers.cookie) : null;
+    if (!mount.config.forwardSessionCookie) stripSessionCookie(req.headers, s.cookie.name);
     if (!cookie) {
       addGatewayHeaders(ctx, req.headers, withSession);
       return { kind: 'forward', ctx, url };

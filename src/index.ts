@@ -12,4 +12,4 @@ export { ConfigError, loadConfigFile, parseConfig, type FrozenConfig } from './c
 export type { GatewayConfig, GatewayConfigInput, MountConfig } from './config/schema.ts';
 export { GATEWAY_ERRORS, type GatewayErrorCode } from './errors.ts';
 export type { SessionStore } from './session/store.ts';
-export * as protocol from './protocol/index.ts';
+export * as protocol from '#protocol';

@@ -9,10 +9,10 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import type { Logger } from 'pino';
 import { sendError } from './errors.ts';
 import type { Metrics } from './ops/metrics.ts';
-import { ProtocolError } from './protocol/errors.ts';
-import { RID_HEADER, TOKEN_HEADER } from './protocol/headers.ts';
-import { signToken, TOKEN_REUSE_SECONDS, tokenPayloadJson } from './protocol/token.ts';
-import { verifyWriteBack } from './protocol/write-back.ts';
+import { ProtocolError } from '#protocol';
+import { RID_HEADER, TOKEN_HEADER } from '#protocol';
+import { signToken, TOKEN_REUSE_SECONDS, tokenPayloadJson } from '#protocol';
+import { verifyWriteBack } from '#protocol';
 import { RESERVED_SESSION_KEYS } from './config/checks.ts';
 import { splitResponseHeaders } from './proxy/headers.ts';
 import type { RuntimeMount } from './runtime.ts';
@@ -222,10 +222,10 @@ function refuseWriteBack(ctx: RequestContext, reason: string, detail: string): v
  * Step 5: verify and apply a write-back. Stored before the response goes out, so a
  * redirect that follows sees it. Returns false when the response must become an error.
  */
-export async function applyWriteBack(ctx: RequestContext, header: string, duplicate: boolean, res: ServerResponse): Promise<boolean> {
+export async function applyWriteBack(ctx: RequestContext, header: string, problem: string | undefined, res: ServerResponse): Promise<boolean> {
   const { state, mount, loaded } = ctx;
-  if (duplicate) {
-    refuseWriteBack(ctx, 'malformed', 'more than one write-back header');
+  if (problem !== undefined) {
+    refuseWriteBack(ctx, 'malformed', problem);
     return true;
   }
   const tokenSid = loaded ? loaded.sid : null;
@@ -283,12 +283,12 @@ export async function respond(ctx: RequestContext, upstream: IncomingMessage, re
   upstream.on('close', () => {
     if (!upstream.complete) res.destroy();
   });
-  const { headers, hasRequestId, writeBack, duplicateWriteBack, droppedSessionCookies } = splitResponseHeaders(upstream, ctx.state.cookie.name);
+  const { headers, hasRequestId, writeBack, writeBackProblem, droppedSessionCookies } = splitResponseHeaders(upstream, ctx.state.cookie.name);
   if (droppedSessionCookies > 0) {
     ctx.state.logger.warn({ event: 'backend_session_cookie_dropped', mount: ctx.mount.name, count: droppedSessionCookies, requestId: ctx.requestId },
       'backend tried to set the gateway\'s session cookie; dropped');
   }
-  if (writeBack !== undefined && !(await applyWriteBack(ctx, writeBack, duplicateWriteBack, res))) {
+  if ((writeBack !== undefined || writeBackProblem !== undefined) && !(await applyWriteBack(ctx, writeBack ?? '', writeBackProblem, res))) {
     upstream.resume();
     return;
   }

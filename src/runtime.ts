@@ -9,9 +9,9 @@ import { Agent as HttpsAgent } from 'node:https';
 import type { FrozenConfig } from './config/load.ts';
 import type { MountConfig } from './config/schema.ts';
 import { RESERVED_SESSION_KEYS } from './config/checks.ts';
-import { deriveMountKey } from './protocol/keys.ts';
-import { ed25519SigningKey, hs256Key, type SigningKey, type VerifyingKey } from './protocol/jws.ts';
-import type { JsonObject } from './protocol/merge-patch.ts';
+import { deriveMountKey } from '#protocol';
+import { ed25519SigningKey, hs256Key, type SigningKey, type VerifyingKey } from '#protocol';
+import type { JsonObject } from '#protocol';
 import { createMountTable, type Mount } from './proxy/mounts.ts';
 import type { CachedToken } from './session/sessions.ts';
 

@@ -442,7 +442,7 @@ def _reference_node():
     return node if os.path.exists(node) else None
 
 
-# The gateway's own verifier (src/protocol, TypeScript) judging what Python built.
+# The gateway's own verifier (packages/backend/src/protocol, TypeScript) judging what Python built.
 NODE_VERIFY = r"""
 import { verifyWriteBack, hs256Key, ProtocolError } from %s;
 const input = JSON.parse(process.argv[1]);
@@ -467,7 +467,7 @@ class ReferenceGatewayCrossCheck(unittest.TestCase):
         cases.append({"header": cases[0]["header"], "binding": dict(vectors[0]["binding"], rid="Other0request0nonce000")})
         data = {"keys": SHOP_KEYS, "reserved": VECTORS["writeBacks"]["reserved"],
                 "write": VECTORS["writeBacks"]["permissions"]["write"], "cases": cases}
-        script = NODE_VERIFY % json.dumps(os.path.join(REPO, "src", "protocol", "index.ts"))
+        script = NODE_VERIFY % json.dumps(os.path.join(REPO, "packages", "backend", "src", "protocol", "index.ts"))
         run = subprocess.run([_reference_node(), "--input-type=module", "-e", script, json.dumps(data)],
                              capture_output=True, text=True, timeout=120, cwd=REPO)
         self.assertEqual(run.returncode, 0, run.stderr)

@@ -4,7 +4,7 @@ import type { GatewayConfig } from './schema.ts';
 import { formatDuration } from './durations.ts';
 import { redisAccessProblems } from './redis-checks.ts';
 
-import { RESERVED_SESSION_KEYS } from '../protocol/write-back.ts';
+import { RESERVED_SESSION_KEYS } from '#protocol';
 
 export { RESERVED_SESSION_KEYS };
 

@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { redactCredentials } from '../ops/redact.ts';
 import { crossFieldProblems, type ConfigProblem } from './checks.ts';
 import { configSchema, type GatewayConfig } from './schema.ts';
 
@@ -12,9 +13,12 @@ export class ConfigError extends Error {
   readonly code = 'SGW_ERR_CONFIG';
   readonly problems: readonly ConfigProblem[];
   constructor(source: string, problems: ConfigProblem[]) {
-    super(`invalid configuration in ${source}:\n${problems.map((p) => `  - ${p.path || '(root)'}: ${p.message}`).join('\n')}`);
+    // Redacted here, once, because a problem may quote a value (a URL with a password) and
+    // this error is printed by --check and logged by a refused reload.
+    const redacted = problems.map((p) => ({ path: p.path, message: redactCredentials(p.message) }));
+    super(`invalid configuration in ${redactCredentials(source)}:\n${redacted.map((p) => `  - ${p.path || '(root)'}: ${p.message}`).join('\n')}`);
     this.name = 'ConfigError';
-    this.problems = problems;
+    this.problems = redacted;
   }
 }
 

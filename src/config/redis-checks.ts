@@ -39,7 +39,7 @@ export function redisAccessProblems(redis: RedisSection): ConfigProblem[] {
   if (redis.url) {
     const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(redis.url)?.[1];
     if (!/^rediss?:\/\//.test(redis.url)) {
-      problems.push({ path: at('url'), message: `is not a redis:// or rediss:// URL${scheme ? ` (its scheme is "${scheme}")` : ''}` });
+      problems.push({ path: at('url'), message: `must be a redis:// or rediss:// URL${scheme ? `, not ${scheme}:` : ''}` });
     } else {
       try {
         const parsed = new URL(redis.url);

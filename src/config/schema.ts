@@ -61,6 +61,12 @@ export const mountSchema = z.strictObject({
    */
   session: booleanish.default(true),
   websocket: booleanish.default(true),
+  /**
+   * Whether this backend receives the gateway's own session cookie in its Cookie header.
+   * Off: a backend that leaks or logs it could replay the session through other mounts.
+   * On only for an app that reads the store itself (express-session sharing the Redis).
+   */
+  forwardSessionCookie: booleanish.default(false),
 });
 
 const signingKeySchema = z.strictObject({

@@ -11,6 +11,7 @@
 import type { Logger } from 'pino';
 import { ConfigError, type FrozenConfig } from '../config/load.ts';
 import type { Gateway } from '../gateway.ts';
+import { redactCredentials } from './redact.ts';
 import { mountRoutes, summariseReload } from './reload.ts';
 
 /** How long past the grace period a stuck close (e.g. a hung store) may take before we give up. */
@@ -37,7 +38,7 @@ export function reloadFromSource({ gateway, logger, source, load }: LifecycleOpt
   try {
     next = load();
   } catch (error) {
-    const problems = error instanceof ConfigError ? error.problems : [{ path: '', message: String(error) }];
+    const problems = error instanceof ConfigError ? error.problems : [{ path: '', message: redactCredentials(String(error)) }];
     logger.error({ event: 'reload_refused', config: source, problems }, 'new configuration refused; the old one keeps serving');
     return false;
   }
@@ -46,7 +47,7 @@ export function reloadFromSource({ gateway, logger, source, load }: LifecycleOpt
     gateway.reload(next);
   } catch (error) {
     // buildRuntime can still fail on something checks.ts let through; the old state is untouched then.
-    logger.error({ event: 'reload_refused', config: source, problems: [{ path: '', message: (error as Error).message }] }, 'new configuration refused; the old one keeps serving');
+    logger.error({ event: 'reload_refused', config: source, problems: [{ path: '', message: redactCredentials((error as Error).message) }] }, 'new configuration refused; the old one keeps serving');
     return false;
   }
   logger.info({ event: 'reloaded', config: source, mounts: mountRoutes(next), ...summary }, 'configuration reloaded; new requests use it');

@@ -9,6 +9,7 @@ export const REDACT_PATHS = [
   'req.headers.cookie', 'req.headers.authorization', 'req.headers["x-session-gateway-token"]',
   'res.headers["set-cookie"]', 'headers.cookie', 'headers["set-cookie"]', 'cookie', 'token',
   'secret', 'secrets', 'session', 'data', '*.secret', '*.secrets', '*.session', '*.data', '*.token', '*.cookie',
+  'password', '*.password',
 ];
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {

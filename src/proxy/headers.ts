@@ -3,7 +3,7 @@
  * ways (docs/PROTOCOL.md §2); hop-by-hop headers are handled per RFC 9110 §7.6.1.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { isOwnedHeader, WRITE_HEADER } from '../protocol/headers.ts';
+import { isOwnedHeader, isWriteHeaderVariant, WRITE_HEADER, writeBackHeaderProblem } from '#protocol';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
 /** Kept on the way in for WebSocket upgrades. */
@@ -65,6 +65,37 @@ export function addForwardedHeaders(headers: IncomingHttpHeaders, clientAddress:
   headers['x-forwarded-host'] ||= headers.host ?? '';
 }
 
+/**
+ * The Cookie header a backend receives: the gateway's own session cookie taken out, every
+ * other cookie kept byte for byte and in order. With the raw cookie a backend (its logs,
+ * its error pages) could replay the visitor's session through other mounts and write
+ * keys outside its own `write` list; the token already tells it whose session it is.
+ * Returns undefined when no other cookie is left.
+ * @example withoutSessionCookie('a=1; sgw.sid=s%3Axyz; b=2', 'sgw.sid') // 'a=1; b=2'
+ */
+export function withoutSessionCookie(header: string, name: string): string | undefined {
+  // Cheap rejection first: most Cookie headers of most requests are checked only this far.
+  if (!header.includes(name)) return header;
+  const pairs = header.split(';');
+  const kept = pairs.filter((pair) => {
+    const eq = pair.indexOf('=');
+    // Trimmed as the cookie parser trims: whatever the gateway would read as its cookie goes.
+    return eq === -1 || pair.slice(0, eq).trim() !== name;
+  });
+  if (kept.length === pairs.length) return header;
+  const rest = kept.join(';').trimStart();
+  return rest.trim() === '' ? undefined : rest;
+}
+
+/** Applies withoutSessionCookie to a request's headers, in place (the header goes when nothing is left). */
+export function stripSessionCookie(headers: IncomingHttpHeaders, name: string): void {
+  const cookie = headers.cookie;
+  if (cookie === undefined) return;
+  const rest = withoutSessionCookie(cookie, name);
+  if (rest === undefined) delete headers.cookie;
+  else if (rest !== cookie) headers.cookie = rest;
+}
+
 function appended(existing: string | string[] | undefined, value: string): string {
   return existing ? `${String(existing)},${value}` : value;
 }
@@ -84,7 +115,11 @@ export interface ResponseHeaders {
   hasRequestId: boolean;
   /** The write-back header, if the backend sent one. */
   writeBack: string | undefined;
-  duplicateWriteBack: boolean;
+  /**
+   * Set when the write-back cannot be read (several, or one spelled with `_`): it is then
+   * refused as `malformed`, never silently dropped (writeBackHeaderProblem).
+   */
+  writeBackProblem: string | undefined;
   /**
    * Set-Cookies for the gateway's own session cookie, dropped: with one, any backend could
    * plant a session it holds in a visitor's browser, or log the visitor out.
@@ -100,6 +135,7 @@ export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieNam
   const headers: string[] = [];
   let writeBack: string | undefined;
   let count = 0;
+  let variants: string[] | undefined;
   let droppedSessionCookies = 0;
   let hasRequestId = false;
   const raw = upstream.rawHeaders;
@@ -111,6 +147,8 @@ export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieNam
       if (lower === WRITE_HEADER) {
         writeBack = value;
         count++;
+      } else if (isWriteHeaderVariant(lower)) {
+        (variants ??= []).push(name);
       }
       continue;
     }
@@ -122,5 +160,6 @@ export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieNam
     if (lower === 'x-request-id') hasRequestId = true;
     headers.push(name, value);
   }
-  return { headers, hasRequestId, writeBack, duplicateWriteBack: count > 1, droppedSessionCookies };
+  const writeBackProblem = count > 1 || variants ? writeBackHeaderProblem(count, variants ?? []) : undefined;
+  return { headers, hasRequestId, writeBack, writeBackProblem, droppedSessionCookies };
 }

@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { createProxyServer } from 'http-proxy-3';
 import type { Logger } from 'pino';
 import { rawGatewayError, sendError, type GatewayErrorCode } from '../errors.ts';
-import { stripOwnedHeaders } from '../protocol/headers.ts';
+import { stripOwnedHeaders } from '#protocol';
 import { contextOf, respond, type RequestContext } from '../request-path.ts';
 
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);

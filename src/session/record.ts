@@ -4,7 +4,7 @@
  * sessions. The gateway's own bookkeeping sits under `_gateway`; `cookie` is
  * express-session's. Neither is visible to, nor writable by, any backend.
  */
-import type { JsonObject } from '../protocol/merge-patch.ts';
+import type { JsonObject } from '#protocol';
 
 export interface Timing {
   idleMs: number;

@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from 'pino';
-import { applyMergePatch, type JsonObject } from '../protocol/merge-patch.ts';
-import type { WriteBack } from '../protocol/write-back.ts';
+import { applyMergePatch, type JsonObject } from '#protocol';
+import type { WriteBack } from '#protocol';
 import type { Metrics } from '../ops/metrics.ts';
 import {
   bookkeepingProblem, dataOf, deadlinesOf, newRecord, withData,

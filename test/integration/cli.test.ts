@@ -36,6 +36,27 @@ describe('session-gateway CLI', () => {
     expect(err).toContain('mounts: mount at least one backend');
   });
 
+  it('a password-bearing Redis URL in a bad config is never printed, by --check or at start', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sgw-cli-'));
+    const file = join(dir, 'bad.yaml');
+    const password = 'Hunter2-Redis-Pa55word';
+    writeFileSync(file, [
+      'listen: { port: 18998 }',
+      'session:', '  secrets: ["${SESSION_SECRET}"]', '  idleTimeout: 10m', '  refreshInterval: 20m',
+      'store:', `  redis: { url: "http://app:${password}@redis.internal:6379/0" }`,
+      'signing:', '  keys: [{ id: k1, secret: "${SIGNING_SECRET}" }]',
+      `mounts: [{ name: shop, prefix: /shop, upstream: "http://shop:${password}@127.0.0.1:3001" }, { name: shop, prefix: /shop2, upstream: "http://127.0.0.1:3002" }]`, '',
+    ].join('\n'));
+    for (const args of [['--check', '--config', file], ['--config', file]]) {
+      const { code, out, err } = cli(args, secrets);
+      expect(code).toBe(2);
+      expect(err).toContain('store.redis.url: must be a redis:// or rediss:// URL, not http:');
+      expect(err).toContain('session.refreshInterval');
+      expect(err).toContain('mounts[1].name');
+      expect(out + err).not.toContain(password);
+    }
+  });
+
   it('a missing secret names the variable', () => {
     const { code, err } = cli(['--check', '--config', 'config/gateway.yaml'], {});
     expect(code).toBe(2);

@@ -7,8 +7,8 @@ import { generateKeyPairSync } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attachWriteBack, createSessionReader, SessionGatewayError, type SessionReader } from '../../src/backend/index.ts';
-import { deriveMountKeyText } from '../../src/protocol/keys.ts';
+import { attachWriteBack, createSessionReader, SessionGatewayError, type SessionReader } from '@session-gateway/backend';
+import { deriveMountKeyText } from '#protocol';
 import { baseConfig, startGateway, SIGNING_SECRET, type StartedGateway } from '../support/gateway.ts';
 import { Browser, send } from '../support/http.ts';
 

@@ -6,7 +6,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deriveMountKey, hs256Key, signToken, tokenPayloadJson } from '../../src/protocol/index.ts';
+import { deriveMountKey, hs256Key, signToken, tokenPayloadJson } from '#protocol';
 import { startBackend, type TestBackend } from '../support/backend.ts';
 import { baseConfig, SIGNING_SECRET, startGateway, type StartedGateway } from '../support/gateway.ts';
 import { send } from '../support/http.ts';

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import {
   buildWriteBack, deriveMountKey, encodeSegment, hs256Key, signCompact, verifyRequest,
   PROTOCOL_VERSION, RID_HEADER, TOKEN_HEADER, WRITE_HEADER, type SessionClaims, type SigningKey, type VerifyingKey, type WriteBackBinding,
-} from '../../src/protocol/index.ts';
+} from '#protocol';
 import { baseConfig, SIGNING_SECRET, startGateway, type StartedGateway } from '../support/gateway.ts';
 import { Browser } from '../support/http.ts';
 
@@ -67,6 +67,23 @@ const MODES: Record<string, Mode> = {
   'two write-back headers': (c, k) => [buildWriteBack(k, bind(c), { set: { cart: ['a'] } }), buildWriteBack(k, bind(c), { set: { cart: ['b'] } })],
 };
 
+/**
+ * The write-back under other spellings (PROTOCOL.md §2): read only as X-Session-Gateway-Write,
+ * in any letter case; with "_" for "-", or more than one in any mix, refused as malformed.
+ * Each mode gives the response's write-back headers as [name, value] pairs.
+ */
+type Spelled = (claims: SessionClaims, key: SigningKey) => Array<[string, string]>;
+const good = (c: SessionClaims, k: SigningKey, cart: string) => buildWriteBack(k, bind(c), { set: { cart: [cart] } });
+const SPELLINGS: Record<string, Spelled> = {
+  'X_Session_Gateway_Write alone': (c, k) => [['X_Session_Gateway_Write', good(c, k, 'underscores')]],
+  'x_session_gateway_write alone': (c, k) => [['x_session_gateway_write', good(c, k, 'lower underscores')]],
+  'X-Session_Gateway-Write alone': (c, k) => [['X-Session_Gateway-Write', good(c, k, 'mixed')]],
+  'canonical plus an underscore copy': (c, k) => [['X-Session-Gateway-Write', good(c, k, 'canonical')], ['X_Session_Gateway_Write', good(c, k, 'copy')]],
+  'an underscore copy before the canonical one': (c, k) => [['X_SESSION_GATEWAY_WRITE', good(c, k, 'copy')], ['x-session-gateway-write', good(c, k, 'canonical')]],
+  'two underscore spellings': (c, k) => [['X_Session_Gateway_Write', good(c, k, 'one')], ['X-Session_Gateway_Write', good(c, k, 'two')]],
+  'canonical name in upper case': (c, k) => [['X-SESSION-GATEWAY-WRITE', good(c, k, 'upper case')]],
+};
+
 let evil: Server;
 let gw: StartedGateway;
 let redis: Redis;
@@ -79,6 +96,10 @@ beforeAll(async () => {
     const key = KEYS[mount]!;
     const claims = verifyRequest(req.headers[TOKEN_HEADER] as string, req.headers[RID_HEADER] as string, { keys: new Map([['k1', key]]), mount });
     const mode = new URL(req.url ?? '/', 'http://evil').searchParams.get('mode')!;
+    if (SPELLINGS[mode]) {
+      res.writeHead(201, ['content-type', 'application/json', 'x-backend', 'evil', ...SPELLINGS[mode](claims, key).flat()]);
+      return void res.end(JSON.stringify({ fromBackend: true, mode }));
+    }
     const header = MODES[mode]!(claims, key);
     if (mode === 'prime') previous.set(mount, claims);
     const body = JSON.stringify({ fromBackend: true, mode });
@@ -176,6 +197,24 @@ describe('refused write-backs leave the session byte for byte as it was', () => 
     const metrics = await new Browser(gw.url).get('/_gateway/metrics');
     expect(metrics.body).toMatch(/sgw_write_backs_total\{mount="shop",result="refused",reason="bad_signature"\} [1-9]/);
     expect(metrics.body).toMatch(/sgw_write_backs_total\{mount="shop",result="refused",reason="too_deep"\} [1-9]/);
+  });
+
+  it.each([
+    'X_Session_Gateway_Write alone', 'x_session_gateway_write alone', 'X-Session_Gateway-Write alone',
+    'canonical plus an underscore copy', 'an underscore copy before the canonical one', 'two underscore spellings',
+  ])('a correctly signed write-back spelled %s → malformed, logged and counted', async (mode) => {
+    const counted = async () => Number(/sgw_write_backs_total\{mount="shop",result="refused",reason="malformed"\} (\d+)/.exec((await new Browser(gw.url).get('/_gateway/metrics')).body)?.[1] ?? 0);
+    const before = await counted();
+    await refusedCleanly(browser, `/shop/x?mode=${encodeURIComponent(mode)}`, 'malformed');
+    expect(gw.logs.filter((l) => l.event === 'write_back_refused').at(-1)!.detail).toMatch(mode.endsWith('alone') ? /spelled "X[-_]Session_Gateway[-_]Write"|spelled "x_session_gateway_write"/ : /more than one write-back header/);
+    expect(await counted()).toBe(before + 1);
+  });
+
+  it('the canonical name in any letter case is read (so the refusals above are the spelling at work)', async () => {
+    const before = await rawSession();
+    await browser.get(`/shop/x?mode=${encodeURIComponent('canonical name in upper case')}`);
+    expect(JSON.parse((await rawSession())!)).toMatchObject({ cart: ['upper case'] });
+    expect(await rawSession()).not.toBe(before);
   });
 
   it('control: a good write-back on the same session is applied (so the refusals above are the checks at work)', async () => {

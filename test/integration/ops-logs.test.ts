@@ -9,7 +9,7 @@ import { startBackend, type TestBackend } from '../support/backend.ts';
 import { baseConfig, startGateway, type StartedGateway } from '../support/gateway.ts';
 import { Browser, send } from '../support/http.ts';
 import { createLogger } from '../../src/ops/logger.ts';
-import { deriveMountKeyText } from '../../src/protocol/keys.ts';
+import { deriveMountKeyText } from '#protocol';
 
 const COOKIE_SECRET = 'SECRETCOOKIE-q9w8e7r6t5y4u3i2o1';
 const OLD_COOKIE_SECRET = 'SECRETOLDCOOKIE-p0o9i8u7y6t5r4';

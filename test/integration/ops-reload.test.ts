@@ -105,6 +105,22 @@ describe('SIGHUP reload of the real process', () => {
     expect((await send(`${gw.url}/app/after`)).status).toBe(200);
   });
 
+  it('a refused reload never prints a password from a Redis URL', async () => {
+    const before = baseConfig([{ name: 'app', prefix: '/app', upstream: app.url }]);
+    const gw = await startGatewayProcess(before);
+    const password = 'Hunter2-Reload-Pa55word';
+    gw.rewrite({
+      ...before,
+      session: { ...before.session, absoluteLifetime: '10m', idleTimeout: '20m' },
+      store: { redis: { url: `redis//default:${password}@redis.internal:6379?password=${password}` } },
+    });
+    const refused = await gw.signalAndWait('SIGHUP', (l) => l.event === 'reloaded' || l.event === 'reload_refused');
+    expect(refused.event).toBe('reload_refused');
+    expect(refused.problems.map((p: { path: string }) => p.path)).toEqual(expect.arrayContaining(['store.redis.url', 'session.absoluteLifetime']));
+    expect(gw.lines.join('\n')).not.toContain(password);
+    expect((await send(`${gw.url}/app/still`)).status).toBe(200);
+  });
+
   it('reports settings that only a restart applies, keeps its listener, and applies a new log level', async () => {
     const before = baseConfig([{ name: 'app', prefix: '/app', upstream: app.url }]);
     const gw = await startGatewayProcess(before);

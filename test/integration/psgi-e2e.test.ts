@@ -6,7 +6,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deriveMountKeyText } from '../../src/protocol/keys.ts';
+import { deriveMountKeyText } from '#protocol';
 import { startBackend, type TestBackend } from '../support/backend.ts';
 import { baseConfig, startGateway, SIGNING_SECRET, type StartedGateway } from '../support/gateway.ts';
 import { Browser, send } from '../support/http.ts';

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { deriveMountKey, hs256Key, TOKEN_HEADER, verifyToken } from '../../src/protocol/index.ts';
+import { deriveMountKey, hs256Key, TOKEN_HEADER, verifyToken } from '#protocol';
 import { startBackend, type TestBackend } from '../support/backend.ts';
 import { baseConfig, SIGNING_SECRET, startGateway, type StartedGateway } from '../support/gateway.ts';
 import { Browser, send } from '../support/http.ts';

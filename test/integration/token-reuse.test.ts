@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type TestBackend } from '../support/backend.ts';
 import { baseConfig, startGateway, SIGNING_SECRET, type StartedGateway } from '../support/gateway.ts';
 import { Browser, send } from '../support/http.ts';
-import { TOKEN_REUSE_SECONDS } from '../../src/protocol/index.ts';
+import { TOKEN_REUSE_SECONDS } from '#protocol';
 
 let shop: TestBackend;
 let blog: TestBackend;

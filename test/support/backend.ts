@@ -9,7 +9,7 @@
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { deriveMountKey, hs256Key, buildWriteBack, verifyRequest, RID_HEADER, TOKEN_HEADER, WRITE_HEADER, ProtocolError, type SessionClaims } from '../../src/protocol/index.ts';
+import { deriveMountKey, hs256Key, buildWriteBack, verifyRequest, RID_HEADER, TOKEN_HEADER, WRITE_HEADER, ProtocolError, type SessionClaims } from '#protocol';
 
 export interface TestBackend {
   url: string;

@@ -1,4 +1,4 @@
-# The gateway's own write-back verifier (src/protocol, TypeScript, run by the
+# The gateway's own write-back verifier (packages/backend/src/protocol, TypeScript, run by the
 # project's Node 24) judges the write-backs this helper builds.
 use strict;
 use warnings;
@@ -14,7 +14,7 @@ plan skip_all => 'node_modules/.bin/node (Node 24, from npm ci) is not installed
   unless -x $node;
 
 my $JSON = JSON::PP->new->utf8->canonical;
-my $index = "$REPO/src/protocol/index.ts";
+my $index = "$REPO/packages/backend/src/protocol/index.ts";
 my $script = <<"JS";
 import { verifyWriteBack, hs256Key, ProtocolError } from ${\ $JSON->encode($index) };
 const input = JSON.parse(process.argv[1]);

@@ -6,8 +6,8 @@ import { createServer } from 'node:http';
 import { Readable } from 'node:stream';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deriveMountKey, hs256Key, TOKEN_HEADER, WRITE_HEADER } from '../../../src/protocol/index.ts';
-import { createSessionReader, expressMiddleware, type GatewaySession } from '../../../src/backend/index.ts';
+import { deriveMountKey, hs256Key, TOKEN_HEADER, WRITE_HEADER } from '#protocol';
+import { createSessionReader, expressMiddleware, type GatewaySession } from '@session-gateway/backend';
 import { gatewayAccepts, listen, MOUNT, NEWEST, OLDER, SECRETS, SHOP_KEYS, signedToken, gatewayHeaders } from './helpers.ts';
 
 interface ShopData { user?: { id: number; name: string }; cart?: number[] }

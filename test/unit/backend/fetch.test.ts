@@ -3,8 +3,8 @@
  * objects: reader.fromRequest and withWriteBack.
  */
 import { describe, expect, it } from 'vitest';
-import { TOKEN_HEADER, WRITE_HEADER } from '../../../src/protocol/index.ts';
-import { createSessionReader, SessionGatewayError, withWriteBack } from '../../../src/backend/index.ts';
+import { TOKEN_HEADER, WRITE_HEADER } from '#protocol';
+import { createSessionReader, SessionGatewayError, withWriteBack } from '@session-gateway/backend';
 import { gatewayAccepts, MOUNT, NEWEST, SHOP_KEYS, signedToken, gatewayHeaders } from './helpers.ts';
 
 const reader = createSessionReader<{ cart?: number[] }>({ mount: MOUNT, keys: SHOP_KEYS });

@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import {
   deriveMountKey, hs256Key, RID_HEADER, signToken, TOKEN_HEADER, tokenPayloadJson, verifyWriteBack,
   type SigningKey, type VerifyingKey, type WriteBack, type WriteBackBinding,
-} from '../../../src/protocol/index.ts';
-import { RESERVED_KEYS } from '../../../src/backend/index.ts';
+} from '#protocol';
+import { RESERVED_KEYS } from '@session-gateway/backend';
 
 export const MOUNT = 'shop';
 export const SECRETS = { new: 'test-secret-newest-0123456789abcdef', old: 'test-secret-older-0123456789abcdef' } as const;

@@ -6,10 +6,10 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import express from 'express';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ed25519SigningKey, TOKEN_HEADER, WRITE_HEADER } from '../../../src/protocol/index.ts';
+import { ed25519SigningKey, TOKEN_HEADER, WRITE_HEADER } from '#protocol';
 import {
   createSessionReader, expressMiddleware, remoteJwks, SessionGatewayError, type JsonWebKeyEntry,
-} from '../../../src/backend/index.ts';
+} from '@session-gateway/backend';
 import { gatewayAccepts, listen, MOUNT, SHOP_KEYS, signedToken, gatewayHeaders } from './helpers.ts';
 
 function edKey(kid: string) {

@@ -5,8 +5,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TOKEN_HEADER, WRITE_HEADER } from '../../../src/protocol/index.ts';
-import { attachWriteBack, createSessionReader, SessionGatewayError } from '../../../src/backend/index.ts';
+import { TOKEN_HEADER, WRITE_HEADER } from '#protocol';
+import { attachWriteBack, createSessionReader, SessionGatewayError } from '@session-gateway/backend';
 import { gatewayAccepts, listen, MOUNT, NEWEST, SHOP_KEYS, signedToken, gatewayHeaders } from './helpers.ts';
 
 const reader = createSessionReader<{ visits?: number; cart?: number[] }>({ mount: MOUNT, keys: SHOP_KEYS });

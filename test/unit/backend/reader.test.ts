@@ -3,10 +3,10 @@
  * key signs write-backs.
  */
 import { describe, expect, it } from 'vitest';
-import { deriveMountKey, hs256Key, TOKEN_HEADER } from '../../../src/protocol/index.ts';
+import { deriveMountKey, hs256Key, TOKEN_HEADER } from '#protocol';
 import {
   createSessionReader, keysFromEnv, SessionGatewayConfigError, SessionGatewayError, type SessionReaderOptions,
-} from '../../../src/backend/index.ts';
+} from '@session-gateway/backend';
 import { gatewayAccepts, MOUNT, NEWEST, OLDER, protectedHeaderOf, SECRETS, SHOP_KEYS, signedToken, gatewayHeaders, RID } from './helpers.ts';
 
 function problemsOf(options: unknown): readonly string[] {

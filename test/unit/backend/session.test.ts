@@ -3,8 +3,8 @@
  * may carry, and the changes they refuse before the gateway would.
  */
 import { describe, expect, it } from 'vitest';
-import { TOKEN_HEADER, WRITE_HEADER } from '../../../src/protocol/index.ts';
-import { createSessionReader, SessionGatewayError, type GatewaySession } from '../../../src/backend/index.ts';
+import { TOKEN_HEADER, WRITE_HEADER } from '#protocol';
+import { createSessionReader, SessionGatewayError, type GatewaySession } from '@session-gateway/backend';
 import { gatewayAccepts, MOUNT, NEWEST, payloadOf, SHOP_KEYS, signedToken, gatewayHeaders } from './helpers.ts';
 
 interface ShopData {
@@ -147,7 +147,7 @@ describe('sessions that cannot change', () => {
 
   it('an EdDSA reader without mount keys reads but cannot sign write-backs', async () => {
     const { generateKeyPairSync } = await import('node:crypto');
-    const { ed25519SigningKey } = await import('../../../src/protocol/index.ts');
+    const { ed25519SigningKey } = await import('#protocol');
     const { publicKey, privateKey } = generateKeyPairSync('ed25519');
     const jwks = { keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'ed-1' }] };
     const edReader = createSessionReader({ mount: MOUNT, alg: 'EdDSA', jwks });

@@ -3,10 +3,10 @@
  * write-back. These go through the helper's public API only (createSessionReader, read).
  */
 import { describe, expect, it } from 'vitest';
-import { hs256Key, TOKEN_HEADER } from '../../../src/protocol/index.ts';
-import { createSessionReader, SessionGatewayError, type GatewaySession } from '../../../src/backend/index.ts';
+import { hs256Key, TOKEN_HEADER } from '#protocol';
+import { createSessionReader, SessionGatewayError, type GatewaySession } from '@session-gateway/backend';
 import { payloadOf, protectedHeaderOf, signedToken, vectors, gatewayHeaders } from './helpers.ts';
-import { verifyWriteBack } from '../../../src/protocol/index.ts';
+import { verifyWriteBack } from '#protocol';
 
 const CLAIM_FIELDS = ['aud', 'iat', 'exp', 'rid', 'sid', 'data', 'idleExp', 'absExp', 'dataOmitted'] as const;
 

@@ -44,7 +44,7 @@ describe('a valid config', () => {
   it('the shipped config/gateway.yaml is valid with its two secrets set', async () => {
     const { loadConfigFile } = await import('../../../src/config/load.ts');
     const config = loadConfigFile('config/gateway.yaml', { SESSION_SECRET: 'x'.repeat(32), SIGNING_SECRET: 'y'.repeat(32) });
-    expect(config.mounts.map((m) => m.name)).toEqual(['shop', 'blog']);
+    expect(config.mounts.map((m) => m.name)).toEqual(['shop', 'blog', 'home']);
     expect(config.store.redis?.url).toBe('');
   });
 });

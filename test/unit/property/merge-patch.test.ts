@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyMergePatch, checkJsonValue, ProtocolError, UNSAFE_KEYS, type JsonObject } from '../../../src/protocol/index.ts';
+import { applyMergePatch, checkJsonValue, ProtocolError, UNSAFE_KEYS, type JsonObject } from '#protocol';
 
 const RUNS = { numRuns: 1000 };
 const isObject = (v: unknown): v is JsonObject => v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import {
   buildWriteBack, decodeSegment, encodeSegment, hs256Key, ProtocolError, signToken, tokenPayloadJson,
   verifyToken, verifyWriteBack, TOKEN_LIFETIME_SECONDS, DEFAULT_CLOCK_SKEW_SECONDS, type TokenInput,
-} from '../../../src/protocol/index.ts';
+} from '#protocol';
 
 const RUNS = { numRuns: 500 };
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

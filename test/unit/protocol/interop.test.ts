@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { jwtVerify, SignJWT, importJWK, exportJWK } from 'jose';
 import {
   deriveMountKey, ed25519SigningKey, ed25519VerifyingKey, hs256Key, signToken, tokenPayloadJson, verifyToken,
-} from '../../../src/protocol/index.ts';
+} from '#protocol';
 
 const now = Math.floor(Date.now() / 1000);
 const payload = tokenPayloadJson({ audJson: '"shop"', iat: now, sid: 'abc', idleExp: now + 60, absExp: now + 600, dataJson: '{"user":{"id":1},"note":"é\\r\\n"}' });

@@ -1,6 +1,6 @@
 /** RFC 7396 Appendix A, every example, plus the guards a patch from a backend needs. */
 import { describe, expect, it } from 'vitest';
-import { applyMergePatch, checkJsonValue, ProtocolError } from '../../../src/protocol/index.ts';
+import { applyMergePatch, checkJsonValue, ProtocolError } from '#protocol';
 
 const rfcExamples: Array<[unknown, unknown, unknown]> = [
   [{ a: 'b' }, { a: 'c' }, { a: 'c' }],

@@ -9,7 +9,7 @@ import { createPublicKey } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import {
   ed25519VerifyingKey, hs256Key, ProtocolError, verifyRequest, verifyWriteBack, type VerifyingKey,
-} from '../../../src/protocol/index.ts';
+} from '#protocol';
 import { RESERVED_SESSION_KEYS } from '../../../src/config/checks.ts';
 
 const vectors = JSON.parse(readFileSync('test/vectors/protocol-v2.json', 'utf8'));

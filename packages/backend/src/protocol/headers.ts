@@ -31,6 +31,31 @@ export function isOwnedHeader(name: string): boolean {
   return head === OWNED_PREFIX;
 }
 
+/**
+ * True for `X_Session_Gateway_Write`, `x-session_gateway-write` and the like: the
+ * write-back header with `_` for some `-`. Such a header is owned (so always stripped) but
+ * never read as a write-back: the gateway refuses it as `malformed` (PROTOCOL.md §2).
+ * Takes a lower-case name.
+ */
+export function isWriteHeaderVariant(lowerName: string): boolean {
+  return lowerName !== WRITE_HEADER && lowerName.length === WRITE_HEADER.length && lowerName.replaceAll('_', '-') === WRITE_HEADER;
+}
+
+/**
+ * Why the write-back headers of one response cannot be read, or undefined when they can:
+ * a response carries at most one, spelled `X-Session-Gateway-Write` (any letter case).
+ * `canonical` counts the canonical ones, `variants` holds the other spellings' names as sent.
+ * @example writeBackHeaderProblem(1, ['X_Session_Gateway_Write']) // 'more than one write-back header: ...'
+ */
+export function writeBackHeaderProblem(canonical: number, variants: readonly string[]): string | undefined {
+  const spelt = variants.map((name) => JSON.stringify(name)).join(', ');
+  if (canonical + variants.length > 1) {
+    return `more than one write-back header (${canonical + variants.length}${variants.length > 0 ? `, among them ${spelt}` : ''})`;
+  }
+  if (variants.length > 0) return `write-back header spelled ${spelt}: only X-Session-Gateway-Write is read, "_" for "-" is refused`;
+  return undefined;
+}
+
 /** Deletes every owned header from a Node header object, in place. Returns how many went. */
 export function stripOwnedHeaders(headers: Record<string, unknown>): number {
   let removed = 0;
