@@ -46,6 +46,8 @@ describe('two workers on one port', () => {
     const gw = await startGatewayProcess(config());
     const listening = gw.logs.find((l) => l.event === 'listening')!;
     expect(listening).toMatchObject({ workers: 2 });
+    // Each worker writes its own line to the shared stdout: it may arrive after the primary's.
+    await gw.waitForLog(() => gw.logs.filter((l) => l.event === 'worker_listening').length === 2);
     const workerLines = gw.logs.filter((l) => l.event === 'worker_listening');
     expect(new Set(workerLines.map((l) => l.pid)).size).toBe(2);
     expect(new Set(workerLines.map((l) => l.port))).toEqual(new Set([gw.port]));
@@ -70,6 +72,7 @@ describe('two workers on one port', () => {
 
   it('a killed worker is replaced; the port keeps answering meanwhile', async () => {
     const gw = await startGatewayProcess(config());
+    await gw.waitForLog(() => gw.logs.filter((l) => l.event === 'worker_listening').length === 2);
     const before = gw.logs.filter((l) => l.event === 'worker_listening').map((l) => l.pid as number);
     const from = gw.logs.length;
     process.kill(before[0]!, 'SIGKILL');
