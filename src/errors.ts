@@ -10,6 +10,8 @@ export const GATEWAY_ERRORS = {
   SGW_ERR_UPSTREAM_UNREACHABLE: { status: 502, message: 'The backend for this path could not be reached.' },
   SGW_ERR_UPSTREAM_FAILED: { status: 502, message: 'The backend for this path failed before answering.' },
   SGW_ERR_UPSTREAM_TIMEOUT: { status: 504, message: 'The backend for this path did not answer in time.' },
+  SGW_ERR_UPSTREAM_BUSY: { status: 503, message: 'The backend for this path has no free connection; try again shortly.' },
+  SGW_ERR_REQUEST_NOT_FORWARDABLE: { status: 400, message: 'The request cannot be forwarded as sent (a header the gateway cannot pass on).' },
   SGW_ERR_STORE_UNAVAILABLE: { status: 503, message: 'The session store is unavailable; try again shortly.' },
   SGW_ERR_SESSION_CONTENDED: { status: 503, message: 'The session is being changed by many requests at once; try again.' },
   SGW_ERR_WEBSOCKET_DISABLED: { status: 403, message: 'WebSockets are not enabled for this path.' },

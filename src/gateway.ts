@@ -1,29 +1,24 @@
 /**
- * Wires the request path (request-path.ts) to an HTTP server and the upstream proxy
- * (proxy/upstream.ts), from a frozen config, and owns the lifecycle: reload swaps the
- * config for new requests, close drains. No I/O happens at import; listen() binds.
+ * The gateway process's HTTP side: a server whose requests and upgrades run the request
+ * path (path/index.ts) under the config generation they were admitted in, and the
+ * lifecycle: listen, reload (new requests get the new config; requests in flight finish
+ * on theirs), close (drain, then cut). No I/O happens at import; listen() binds.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { FrozenConfig } from './config/load.ts';
-import { rawErrorResponse, rawGatewayError, sendError, type GatewayErrorCode } from './errors.ts';
+import { rawErrorResponse, sendError } from './errors.ts';
 import { createAdminServer } from './ops/admin-listener.ts';
-import { ADMIN_ENDPOINTS, ALL_ENDPOINTS, createEndpoints, gatewayPathOf, GATEWAY_PATH_PREFIX, PUBLIC_ENDPOINTS } from './ops/endpoints.ts';
+import { ADMIN_ENDPOINTS, ALL_ENDPOINTS, createEndpoints, GATEWAY_PATH_PREFIX, PUBLIC_ENDPOINTS } from './ops/endpoints.ts';
 import { instrumentServer } from './ops/instrument.ts';
 import { createLogger } from './ops/logger.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
-import { addForwardedHeaders, sanitiseRequestHeaders, stripSessionCookie } from './proxy/headers.ts';
-import { normaliseTarget, upstreamPath } from './proxy/mounts.ts';
-import { createUpstream } from './proxy/upstream.ts';
-import { addGatewayHeaders, contextOf, loadSession, newContext, requestIdOf, sessionCookieOf, type PathState, type RequestContext } from './request-path.ts';
+import { buildPathState, contextOf, requestIdOf, serveRequest, serveUpgrade, type PathState } from './path/index.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
-import { createCookieReader, createCookieWriter } from './session/cookie.ts';
 import { createStore } from './session/create-store.ts';
-import { SessionManager } from './session/sessions.ts';
-import { StoreUnavailableError, type SessionStore } from './session/store.ts';
+import type { SessionStore } from './session/store.ts';
 
 export interface GatewayOptions {
   logger?: Logger;
@@ -64,8 +59,10 @@ export interface Gateway {
   config(): FrozenConfig;
 }
 
-interface State extends PathState {
+/** One config generation: its runtime (upstream pools) lives until its last request closes. */
+interface State {
   readonly runtime: Runtime;
+  readonly path: PathState;
   inflight: number;
   retired: boolean;
 }
@@ -76,16 +73,10 @@ const GENERATION = Symbol('session-gateway.generation');
 /** Upper bound on how often node:http checks headersTimeout/requestTimeout (its default is 30 s). */
 const MAX_TIMEOUT_CHECK_INTERVAL_MS = 1000;
 
-type Admission =
-  | { kind: 'forward'; ctx: RequestContext; url: string }
-  | { kind: 'refuse'; code: GatewayErrorCode }
-  | { kind: 'own'; path: string };
-
 export function createGateway(initial: FrozenConfig, options: GatewayOptions = {}): Gateway {
   const logger = options.logger ?? createLogger(initial.logging.level);
   const metrics = createMetrics();
   const store = options.store ?? createStore(initial, logger, metrics);
-  const upstream = createUpstream(logger);
   let shuttingDown = false;
   const metricsText = options.metricsSource?.(metrics.registry)
     ?? (async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }));
@@ -109,32 +100,8 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
   }, serves, elsewhere);
 
   function buildState(config: FrozenConfig): State {
-    const { session } = config;
-    const cookie = { name: session.cookie.name, domain: session.cookie.domain, path: session.cookie.path, httpOnly: session.cookie.httpOnly, sameSite: session.cookie.sameSite };
-    return {
-      runtime: buildRuntime(config),
-      sessions: new SessionManager({
-        store,
-        timing: { idleMs: session.idleTimeout, absoluteMs: session.absoluteLifetime, refreshMs: session.refreshInterval },
-        cookieShape: cookie,
-        maxBytes: session.maxBytes,
-        userKey: session.userKey,
-        now: options.now,
-        logger,
-        metrics,
-      }),
-      cookie,
-      secrets: session.secrets,
-      readCookie: createCookieReader(cookie, session.secrets),
-      writeCookie: createCookieWriter(cookie, session.secrets[0]!),
-      secureCookie: session.cookie.secure,
-      trustProxy: config.trustProxy,
-      maxTokenBytes: config.signing.maxTokenBytes,
-      logger,
-      metrics,
-      inflight: 0,
-      retired: false,
-    };
+    const runtime = buildRuntime(config);
+    return { runtime, path: buildPathState(config, runtime, { store, logger, metrics, now: options.now }), inflight: 0, retired: false };
   }
 
   let state = buildState(initial);
@@ -147,81 +114,21 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     if (s.retired && s.inflight === 0) s.runtime.close();
   }
 
-  /**
-   * Steps 1-3, the same for requests and WebSocket upgrades: match the mount on the
-   * normalised path, clean the headers, load the session, sign it for this mount.
-   * Synchronous unless there is a session to load: most requests never wait on a promise.
-   */
-  function admit(req: IncomingMessage, s: State, upgrade: boolean): Admission | Promise<Admission> {
-    const startedAt = performance.now();
-    const target = normaliseTarget(req.url ?? '/');
-    if ('error' in target) return { kind: 'refuse', code: 'SGW_ERR_BAD_PATH' };
-    // /_gateway is matched on the normalised path too: //_gateway, /x/../_gateway, %5F.
-    const own = gatewayPathOf(target.path);
-    if (own !== null) return upgrade ? { kind: 'refuse', code: 'SGW_ERR_NO_MOUNT' } : { kind: 'own', path: own };
-    if (shuttingDown) return { kind: 'refuse', code: 'SGW_ERR_SHUTTING_DOWN' };
-    const mount = s.runtime.matchMount(target.path);
-    if (!mount) return { kind: 'refuse', code: 'SGW_ERR_NO_MOUNT' };
-    if (upgrade && !mount.config.websocket) return { kind: 'refuse', code: 'SGW_ERR_WEBSOCKET_DISABLED' };
-
-    const stripped = sanitiseRequestHeaders(req.headers, { trustProxy: s.trustProxy, upgrade });
-    if (stripped > 0) metrics.strippedHeaders.inc(stripped);
-    const ctx = newContext(req, s, mount, startedAt);
-    addForwardedHeaders(req.headers, req.socket.remoteAddress, (req.socket as { encrypted?: boolean }).encrypted === true);
-    const url = upstreamPath(mount, target.path) + target.query;
-    const withSession = mount.config.session;
-    const cookie = withSession ? sessionCookieOf(ctx, req.headers.cookie) : null;
-    if (!mount.config.forwardSessionCookie) stripSessionCookie(req.headers, s.cookie.name);
-    if (!cookie) {
-      addGatewayHeaders(ctx, req.headers, withSession);
-      return { kind: 'forward', ctx, url };
-    }
-    return loadSession(ctx, cookie).then(
-      (): Admission => {
-        addGatewayHeaders(ctx, req.headers, true);
-        return { kind: 'forward', ctx, url };
-      },
-      (error: unknown): Admission => {
-        if (!(error instanceof StoreUnavailableError)) throw error;
-        logger.error({ event: 'store_unavailable', err: error.message, requestId: ctx.requestId }, 'session store unavailable');
-        return { kind: 'refuse', code: 'SGW_ERR_STORE_UNAVAILABLE' };
-      },
-    );
-  }
-
-  function proceed(req: IncomingMessage, res: ServerResponse, admission: Admission): void {
-    if (admission.kind === 'own') return void endpoints(req, res, admission.path);
-    if (admission.kind === 'refuse') {
-      return sendError(res, admission.code, admission.code === 'SGW_ERR_SHUTTING_DOWN' ? { connection: 'close' } : {});
-    }
-    // 4. Forward; steps 5-6 run in respond() when the upstream answers.
-    req.url = admission.url;
-    upstream.forward(req, res, admission.ctx);
-  }
+  const own = (req: IncomingMessage, res: ServerResponse, path: string) => void endpoints(req, res, path).catch((error: unknown) => unexpected(res, error));
 
   function handleRequest(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
-    if (url.startsWith(GATEWAY_PATH_PREFIX)) return void endpoints(req, res, url.split('?')[0]!).catch((error: unknown) => unexpected(res, error));
+    if (url.startsWith(GATEWAY_PATH_PREFIX)) return own(req, res, url.split('?')[0]!);
     const s = state;
     s.inflight++;
     // Released when the response closes, in the one close handler instrumentServer keeps.
     (res as ServerResponse & { [GENERATION]?: State })[GENERATION] = s;
-    const admission = admit(req, s, false);
-    if (admission instanceof Promise) admission.then((a) => proceed(req, res, a)).catch((error: unknown) => unexpected(res, error));
-    else proceed(req, res, admission);
+    serveRequest(req, res, s.path, shuttingDown, own);
   }
 
   function unexpected(res: ServerResponse, error: unknown): void {
     logger.error({ event: 'request_failed', err: (error as Error).stack }, 'unexpected error on the request path');
     sendError(res, 'SGW_ERR_UPSTREAM_FAILED');
-  }
-
-  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    socket.on('error', () => socket.destroy());
-    const admission = await admit(req, state, true);
-    if (admission.kind !== 'forward') return void socket.end(rawGatewayError(admission.kind === 'refuse' ? admission.code : 'SGW_ERR_NO_MOUNT'));
-    req.url = admission.url;
-    upstream.forwardUpgrade(req, socket, head, admission.ctx);
   }
 
   const { listen } = initial;
@@ -241,10 +148,13 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     }
   });
   server.on('upgrade', (req, socket, head) => {
-    handleUpgrade(req, socket, head).catch((error: unknown) => {
+    socket.on('error', () => socket.destroy());
+    try {
+      serveUpgrade(req, socket, head, state.path, shuttingDown);
+    } catch (error) {
       logger.error({ event: 'upgrade_failed', err: (error as Error).stack }, 'unexpected error on the upgrade path');
       socket.destroy();
-    });
+    }
   });
   const accounting = instrumentServer(server, metrics, logger, (req, res) => {
     const s = (res as ServerResponse & { [GENERATION]?: State })[GENERATION];
@@ -300,7 +210,6 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
         accounting.destroySockets();
         await closed;
         state.runtime.close();
-        upstream.close();
         await store.close();
         // Last: readiness on the admin port says "shutdown in progress" for the whole drain.
         if (adminServer?.listening) {

@@ -1,11 +1,9 @@
 /**
  * Turns a frozen config into ready-made parts: per-mount keys, read filters, write
- * permissions, upstream agents and the mount matcher. Built once at start-up and once
+ * permissions, upstream pools and the mount matcher. Built once at start-up and once
  * per reload; the request path only looks things up here.
  */
 import { createPrivateKey, createPublicKey, type JsonWebKey } from 'node:crypto';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import type { FrozenConfig } from './config/load.ts';
 import type { MountConfig } from './config/schema.ts';
 import { RESERVED_SESSION_KEYS } from './config/checks.ts';
@@ -13,14 +11,12 @@ import { deriveMountKey } from '#protocol';
 import { ed25519SigningKey, hs256Key, type SigningKey, type VerifyingKey } from '#protocol';
 import type { JsonObject } from '#protocol';
 import { createMountTable, type Mount } from './proxy/mounts.ts';
-import type { CachedToken } from './session/sessions.ts';
+import { Upstream } from './proxy/upstream.ts';
 
 export interface RuntimeMount extends Mount {
   readonly target: URL;
-  readonly agent: HttpAgent;
-  /** http-proxy's per-call options, built once: keep-alive for requests; upgrades get their own connection. */
-  readonly proxyOptions: { readonly target: URL; readonly agent: HttpAgent };
-  readonly upgradeOptions: { readonly target: URL };
+  /** The backend's connection pool, with the mount's bounds (proxy/upstream.ts). */
+  readonly upstream: Upstream;
   /** JSON text of the mount name, spliced into every token. */
   readonly audJson: string;
   readonly signingKey: SigningKey;
@@ -29,8 +25,6 @@ export interface RuntimeMount extends Mount {
   readonly mayWrite: (key: string) => boolean;
   /** JSON text of the readable part of the session data. */
   readonly readableJson: (data: JsonObject) => string;
-  /** The token for visitors without a session, reused for a few seconds (request-path.ts). */
-  readonly anonymousToken: { current: CachedToken | null };
 }
 
 export interface Runtime {
@@ -61,9 +55,7 @@ function writeFilter(write: readonly string[]): (key: string) => boolean {
 
 function buildMount(config: FrozenConfig, mount: MountConfig): RuntimeMount {
   const target = new URL(mount.upstream);
-  // Keep-alive to upstreams: without an explicit agent http-proxy opens a connection per request.
-  const agentOptions = { keepAlive: true, maxSockets: 256, maxFreeSockets: 64, scheduling: 'lifo' as const };
-  const agent = target.protocol === 'https:' ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions);
+  const upstream = new Upstream(target, { connections: mount.connections, timeoutMs: mount.timeout, queueTimeoutMs: mount.queueTimeout });
   const [newest] = config.signing.keys;
   const signingKey = config.signing.algorithm === 'EdDSA'
     ? ed25519SigningKey(newest!.id, createPrivateKey(newest!.privateKey!))
@@ -74,15 +66,12 @@ function buildMount(config: FrozenConfig, mount: MountConfig): RuntimeMount {
     prefix: mount.prefix,
     config: mount,
     target,
-    agent,
-    proxyOptions: { target, agent },
-    upgradeOptions: { target },
+    upstream,
     audJson: JSON.stringify(mount.name),
     signingKey,
     writeBackKeys,
     mayWrite: writeFilter(mount.write),
     readableJson: readFilter(mount.read),
-    anonymousToken: { current: null },
   };
 }
 
@@ -98,6 +87,7 @@ export function buildRuntime(config: FrozenConfig): Runtime {
     mounts,
     matchMount: createMountTable(mounts),
     jwks,
-    close: () => mounts.forEach((m) => m.agent.destroy()),
+    // Requests still in flight on this generation finish first (Pool.close waits for them).
+    close: () => mounts.forEach((m) => void m.upstream.close().catch(() => {})),
   };
 }

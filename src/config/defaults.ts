@@ -41,7 +41,11 @@ export const DEFAULT_MEMORY_MAX_SESSIONS = 10_000;
 /** Header budget for the token; many servers cap a whole request head at 8-16 KiB. */
 export const DEFAULT_MAX_TOKEN_BYTES = 8192;
 
-/** Upstream answer deadline (time to response headers and between body chunks). */
+/** Upstream answer deadline: the whole wait for the response head once the request is sent, and each stall of either body. */
 export const DEFAULT_UPSTREAM_TIMEOUT = '30s';
+/** Connections per upstream (the old node:http agent's maxSockets); more waits in the queue. */
+export const DEFAULT_UPSTREAM_CONNECTIONS = 256;
+/** A full pool answers 503 (with Retry-After) after this, rather than letting requests pile up. */
+export const DEFAULT_QUEUE_TIMEOUT = '2s';
 
 export const DEFAULT_LOG_LEVEL = 'info';

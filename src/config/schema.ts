@@ -55,6 +55,10 @@ export const mountSchema = z.strictObject({
   /** Top-level session keys this mount may write; "*" for all but the gateway's own. */
   write: z.array(keyName).default([]),
   timeout: duration.prefault(D.DEFAULT_UPSTREAM_TIMEOUT),
+  /** Requests in flight to this upstream at once; each holds one keep-alive connection. */
+  connections: z.number().int().min(1).max(65_536).default(D.DEFAULT_UPSTREAM_CONNECTIONS),
+  /** How long a request may wait for one of those connections before a 503. */
+  queueTimeout: duration.prefault(D.DEFAULT_QUEUE_TIMEOUT),
   /**
    * Whether requests need the session store. A mount with `session: false` gets no
    * token and keeps working while Redis is down (static assets, health pages).

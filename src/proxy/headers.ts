@@ -2,7 +2,7 @@
  * What crosses the gateway in each direction. Gateway-owned headers are removed both
  * ways (docs/PROTOCOL.md §2); hop-by-hop headers are handled per RFC 9110 §7.6.1.
  */
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { isOwnedHeader, isWriteHeaderVariant, WRITE_HEADER, writeBackHeaderProblem } from '#protocol';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
@@ -40,8 +40,8 @@ export function sanitiseRequestHeaders(headers: IncomingHttpHeaders, options: { 
   // front of the backend to drop that header, the gateway's own token included.
   if (options.upgrade) headers.connection = 'Upgrade';
   else delete headers.connection;
-  // The gateway already answered 100-continue to the client; forwarding Expect would also
-  // make http-proxy skip its proxyReq event (shared/FINDINGS.md).
+  // The gateway already answered 100-continue to the client (Node does that), so the
+  // backend is not asked again.
   delete headers.expect;
   if (!options.trustProxy) {
     delete headers['x-forwarded-for'];
@@ -54,10 +54,9 @@ export function sanitiseRequestHeaders(headers: IncomingHttpHeaders, options: { 
 }
 
 /**
- * X-Forwarded-For/-Proto/-Host as http-proxy's `xfwd` option gives them, set here in the
- * same step that cleaned the headers: appended to a trusted hop's values, and alone when
- * sanitiseRequestHeaders has removed an untrusted client's. (`xfwd` also adds
- * X-Forwarded-Port, which the Host header already says; a trusted hop's is passed on.)
+ * X-Forwarded-For/-Proto/-Host, set in the same step that cleaned the headers: appended to
+ * a trusted hop's values, and alone when sanitiseRequestHeaders has removed an untrusted
+ * client's. (No X-Forwarded-Port: the Host header already says; a trusted hop's is passed on.)
  */
 export function addForwardedHeaders(headers: IncomingHttpHeaders, clientAddress: string | undefined, encrypted: boolean): void {
   headers['x-forwarded-for'] = appended(headers['x-forwarded-for'], clientAddress ?? '');
@@ -100,6 +99,30 @@ function appended(existing: string | string[] | undefined, value: string): strin
   return existing ? `${String(existing)},${value}` : value;
 }
 
+/**
+ * Request headers that undici refuses or frames itself (it throws on transfer-encoding,
+ * keep-alive, upgrade and expect, and writes connection and host framing of its own), and
+ * the other hop-by-hop ones: none of them is meant for the next hop (RFC 9110 §7.6.1).
+ * Content-Length and Host stay: undici takes them as the framing and the Host line.
+ */
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'expect', 'http2-settings']);
+
+/**
+ * The cleaned request headers as the flat name, value list undici's dispatch takes, in the
+ * order Node parsed them (lower-case names; repeated headers merged as Node merges them).
+ */
+export function outgoingHeaders(headers: IncomingHttpHeaders): string[] {
+  const out: string[] = [];
+  for (const name in headers) {
+    if (NOT_FORWARDED.has(name)) continue;
+    const value = headers[name];
+    if (value === undefined) continue;
+    if (typeof value === 'string') out.push(name, value);
+    else for (const v of value) out.push(name, v);
+  }
+  return out;
+}
+
 function cookieNameOf(setCookie: string): string {
   const eq = setCookie.indexOf('=');
   return eq === -1 ? '' : setCookie.slice(0, eq).trim();
@@ -108,7 +131,7 @@ function cookieNameOf(setCookie: string): string {
 export interface ResponseHeaders {
   /**
    * Name, value, name, value...: the form res.writeHead takes without building an
-   * object, each header as the backend sent it (repeated ones stay separate lines).
+   * object, each header as the backend sent it (case, order and repeats kept).
    */
   headers: string[];
   /** Whether the backend sent an X-Request-Id (else the gateway adds its own). */
@@ -128,20 +151,22 @@ export interface ResponseHeaders {
 }
 
 /**
- * Response headers for the client, in one pass over the backend's raw headers: owned and
- * hop-by-hop headers removed, the write-back taken out, the session cookie refused.
+ * THE response-header filter: every path that relays a backend's headers to a client runs
+ * it (ordinary answers, a 101, a refused upgrade, error answers; docs/SECURITY.md §2.1).
+ * One pass over the raw headers: owned and hop-by-hop headers removed, the write-back
+ * taken out, the gateway's session cookie refused. Raw values are latin1 so bytes pass
+ * through unchanged.
  */
-export function splitResponseHeaders(upstream: IncomingMessage, sessionCookieName: string): ResponseHeaders {
+export function filterResponseHeaders(raw: readonly (Buffer | string)[], sessionCookieName: string): ResponseHeaders {
   const headers: string[] = [];
   let writeBack: string | undefined;
   let count = 0;
   let variants: string[] | undefined;
   let droppedSessionCookies = 0;
   let hasRequestId = false;
-  const raw = upstream.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    const value = raw[i + 1]!;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const value = raw[i + 1]!.toString('latin1');
     const lower = name.toLowerCase();
     if (isOwnedHeader(lower)) {
       if (lower === WRITE_HEADER) {

@@ -1,114 +1,276 @@
 /**
- * The upstream side of the request path, on http-proxy-3: forwarding with per-mount
- * keep-alive agents and timeouts, handing responses to respond(), turning upstream
- * failures into 502/504, and the same for WebSocket upgrades.
+ * The upstream leaf: HTTP exchanges with one backend origin over an undici Pool (keep-alive,
+ * one request per connection at a time), bounded by the gateway's own timers. It knows
+ * nothing of sessions or of the request path: a caller passes a request and hooks, and gets
+ * the response head, body chunks and the end (or one failure) back through them.
+ *
+ * Why own timers and an own queue: undici's headersTimeout/bodyTimeout are per phase and
+ * tick coarsely (sub-second values fire late), an interim 1xx re-arms them, and a request
+ * queued for a busy pool has no timeout at all.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { createProxyServer } from 'http-proxy-3';
-import type { Logger } from 'pino';
-import { rawGatewayError, sendError, type GatewayErrorCode } from '../errors.ts';
-import { stripOwnedHeaders } from '#protocol';
-import { contextOf, respond, type RequestContext } from '../request-path.ts';
+import { isIP, type Socket } from 'node:net';
+import type { Duplex, Readable } from 'node:stream';
+import { Pool, type Dispatcher } from 'undici';
+import { unwatch, watchingConnector } from './wire.ts';
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN']);
+export interface UpstreamLimits {
+  /** Requests in flight to this upstream at once (each holds one connection). */
+  readonly connections: number;
+  /** The whole wait for the response head once the request is sent, and each stall of either body. */
+  readonly timeoutMs: number;
+  /** How long a request may wait for a free connection before it fails as `busy`. */
+  readonly queueTimeoutMs: number;
+}
 
-export function classifyUpstreamError(error: NodeJS.ErrnoException, timedOut: boolean): GatewayErrorCode {
-  if (timedOut) return 'SGW_ERR_UPSTREAM_TIMEOUT';
-  return UNREACHABLE.has(error.code ?? '') ? 'SGW_ERR_UPSTREAM_UNREACHABLE' : 'SGW_ERR_UPSTREAM_FAILED';
+export interface OutgoingRequest {
+  readonly method: string;
+  readonly path: string;
+  /** name, value, name, value...: already free of anything undici refuses (see proxy/headers.ts). */
+  readonly headers: string[];
+  readonly body: Buffer | Readable | AsyncIterable<Buffer> | null;
+  /** The Upgrade token of a WebSocket handshake, else null. */
+  readonly upgrade: string | null;
 }
 
 /**
- * http-proxy-3's web pipeline minus the passes the gateway does without:
- * - `deleteLength` gives a DELETE or OPTIONS without Content-Length a `Content-Length: 0`
- *   and drops Transfer-Encoding, yet still streams the chunked body: the backend then
- *   reads that body as a second request whose headers the gateway never sanitised
- *   (request smuggling; test/integration/hostile-requests.test.ts). Node frames such
- *   bodies correctly by itself.
- * - `XHeaders`: X-Forwarded-* are set in the gateway's header step (addForwardedHeaders),
- *   beside the removal of an untrusted client's, for requests and upgrades alike.
- * - `timeout` only acts on an option the gateway never sets (mount timeouts are per exchange, below).
- * What is left is `stream`, the forwarding itself.
+ * busy: no connection within queueTimeout; timeout: a bound above; unreachable: no
+ * connection; invalid: undici refused the request as given (nothing was sent); failed:
+ * anything else.
  */
-function onlyTheStreamPass(proxy: object): void {
-  const passes = (proxy as { webPasses?: Array<{ name: string }> }).webPasses;
-  if (!passes?.some((pass) => pass.name === 'stream')) throw new Error('http-proxy-3 has no "stream" web pass: check its version');
-  passes.splice(0, passes.length, ...passes.filter((pass) => pass.name === 'stream'));
+export type FailureKind = 'busy' | 'timeout' | 'unreachable' | 'invalid' | 'failed';
+
+export interface ExchangeHooks {
+  /** The final response head; interim 1xx answers are not passed on. The body waits while exchange.pause() holds. */
+  head(exchange: Exchange, status: number, rawHeaders: readonly Buffer[], statusText: string): void;
+  /** Returns false to pause the body until exchange.resume(). */
+  data(chunk: Buffer): boolean;
+  end(): void;
+  /** Called at most once, and never after end(). `afterHead`: head() already ran. */
+  fail(kind: FailureKind, error: Error, afterHead: boolean): void;
+  /** A 101 answer to an upgrade: the upstream socket now belongs to the caller. */
+  upgraded?(status: number, rawHeaders: readonly Buffer[], socket: Duplex): void;
 }
 
-export interface Upstream {
-  /** Forwards with the request's own (cleaned, completed) headers. */
-  forward(req: IncomingMessage, res: ServerResponse, ctx: RequestContext): void;
-  forwardUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, ctx: RequestContext): void;
-  close(): void;
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_CONNECT_TIMEOUT']);
+
+const INVALID = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED']);
+
+export function failureKindOf(error: NodeJS.ErrnoException): FailureKind {
+  const code = error.code ?? '';
+  return UNREACHABLE.has(code) ? 'unreachable' : INVALID.has(code) ? 'invalid' : 'failed';
 }
 
-export function createUpstream(logger: Logger): Upstream {
-  /** Client sockets whose upgrade the upstream accepted (a 101 went out): no HTTP answer possible any more. */
-  const upgraded = new WeakSet<Duplex>();
-  const proxy = createProxyServer({ selfHandleResponse: true });
-  onlyTheStreamPass(proxy);
+const QUEUED = 0;
+const SENT = 1;
+const BODY = 2;
+const DONE = 3;
 
-  // Bound each upstream exchange; the flag lets the error handler answer 504, not 502.
-  proxy.on('proxyReq', (proxyReq, req) => {
-    const ctx = contextOf(req);
-    if (!ctx) return;
-    ctx.upstreamStartedAt = performance.now();
-    proxyReq.setTimeout(ctx.mount.config.timeout, () => {
-      ctx.timedOut = true;
-      proxyReq.destroy();
-    });
-  });
+class TimeoutError extends Error {
+  readonly code = 'SGW_UPSTREAM_TIMEOUT';
+}
 
-  proxy.on('proxyRes', (upstream, req, res) => {
-    const ctx = contextOf(req);
-    if (!ctx) return void res.destroy();
-    respond(ctx, upstream, res as ServerResponse).catch((error: unknown) => {
-      logger.error({ event: 'respond_failed', err: (error as Error).message, requestId: ctx.requestId }, 'failed while relaying a response');
-      upstream.destroy();
-      sendError(res as ServerResponse, 'SGW_ERR_UPSTREAM_FAILED');
-    });
-  });
+/**
+ * One request/response with the upstream, and undici's dispatch handler for it. One timer
+ * per exchange, re-armed (refresh) as the phases move: queued → sent → body.
+ */
+export class Exchange implements Dispatcher.DispatchHandler {
+  #phase = QUEUED;
+  #controller: Dispatcher.DispatchController | null = null;
+  #timer: NodeJS.Timeout;
+  readonly #upstream: Upstream;
+  readonly #hooks: ExchangeHooks;
+  readonly request: OutgoingRequest;
 
-  // Owned headers in a backend's answer to an upgrade never reach the client either: not
-  // in a 101, nor in a refusal (a 4xx that http-proxy relays with the backend's headers).
-  // The mount timeout bounds the handshake only ('proxyReq', where web requests get it,
-  // is not emitted for upgrades); an open WebSocket may stay quiet as long as it likes.
-  proxy.on('proxyReqWs', (proxyReq, req, socket) => {
-    const ctx = contextOf(req);
-    if (ctx) {
-      proxyReq.setTimeout(ctx.mount.config.timeout, () => {
-        ctx.timedOut = true;
-        proxyReq.destroy();
-      });
-    }
-    proxyReq.on('upgrade', (upstreamRes, proxySocket) => {
-      upgraded.add(socket);
-      proxySocket.setTimeout(0);
-      stripOwnedHeaders(upstreamRes.headers as Record<string, unknown>);
-    });
-    proxyReq.on('response', (upstreamRes) => stripOwnedHeaders(upstreamRes.headers as Record<string, unknown>));
-  });
-
-  // An unhandled 'error' event would be rethrown and crash the process (shared/FINDINGS.md).
-  proxy.on('error', (error) => logger.error({ event: 'proxy_error', err: error.message }, 'proxy error outside a request'));
-
-  function failed(ctx: RequestContext, error: NodeJS.ErrnoException, res: ServerResponse | Duplex): void {
-    const code = classifyUpstreamError(error, ctx.timedOut);
-    logger.warn({ event: 'upstream_error', mount: ctx.mount.name, code, err: error.code ?? error.message, requestId: ctx.requestId }, 'upstream request failed');
-    if ('writeHead' in res) sendError(res, code);
-    // The handshake failed before any 101: answer it like a refused upgrade, then close.
-    else if (!upgraded.has(res) && res.writable) res.end(rawGatewayError(code));
-    else res.destroy();
+  constructor(upstream: Upstream, request: OutgoingRequest, hooks: ExchangeHooks, waitMs: number) {
+    this.#upstream = upstream;
+    this.request = request;
+    this.#hooks = hooks;
+    this.#timer = setTimeout(() => this.#expired(), waitMs);
   }
 
-  return {
-    forward(req, res, ctx) {
-      proxy.web(req, res, ctx.mount.proxyOptions, (error) => failed(ctx, error as NodeJS.ErrnoException, res));
-    },
-    forwardUpgrade(req, socket, head, ctx) {
-      proxy.ws(req, socket, head, ctx.mount.upgradeOptions, (error) => failed(ctx, error as NodeJS.ErrnoException, socket));
-    },
-    close: () => proxy.close(),
-  };
+  /** Leaves the queue for a connection: from here the mount timeout runs. */
+  start(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, timeoutMs: number): void {
+    this.#phase = SENT;
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => this.#expired(), timeoutMs);
+    dispatcher.dispatch(options, this);
+  }
+
+  get finished(): boolean {
+    return this.#phase === DONE;
+  }
+
+  pause(): void {
+    this.#controller?.pause();
+  }
+
+  resume(): void {
+    this.#controller?.resume();
+  }
+
+  /** The client went away: give the connection up (an unfinished one is closed, not reused). */
+  abort(): void {
+    if (this.#phase === DONE) return;
+    const queued = this.#phase === QUEUED;
+    this.#finish();
+    if (queued) this.#upstream.dequeue(this);
+    else this.#controller?.abort(new Error('client went away'));
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    // Timed out or abandoned while undici was still connecting: stop here.
+    if (this.#phase === DONE) return void controller.abort(new Error('exchange already over'));
+    this.#controller = controller;
+  }
+
+  onBodySent(): void {
+    this.#timer.refresh();
+  }
+
+  onRequestSent(): void {
+    // The head wait starts once the whole request is out; a slow upload is bounded per stall above.
+    this.#timer.refresh();
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, status: number, _headers: unknown, statusText: string): void {
+    if (this.#phase !== SENT) return;
+    // An interim answer (102, 103): not relayed, and not a reason to wait longer.
+    if (status < 200) return;
+    this.#phase = BODY;
+    this.#timer.refresh();
+    this.#hooks.head(this, status, (controller.rawHeaders ?? []) as Buffer[], statusText);
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#phase !== BODY) return;
+    this.#timer.refresh();
+    if (!this.#hooks.data(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    if (this.#phase !== BODY) return;
+    this.#finish();
+    this.#hooks.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.#phase === DONE) return;
+    const afterHead = this.#phase === BODY;
+    this.#finish();
+    this.#hooks.fail(failureKindOf(error as NodeJS.ErrnoException), error, afterHead);
+  }
+
+  onRequestUpgrade(_controller: Dispatcher.DispatchController, status: number, _headers: unknown, socket: Duplex): void {
+    const raw = ((_controller as { rawHeaders?: Buffer[] }).rawHeaders ?? []) as Buffer[];
+    if (this.#phase !== SENT || !this.#hooks.upgraded) return void socket.destroy();
+    this.#finish();
+    unwatch(socket as Socket);
+    this.#hooks.upgraded(status, raw, socket);
+  }
+
+  #expired(): void {
+    if (this.#phase === DONE) return;
+    const phase = this.#phase;
+    this.#finish();
+    if (phase === QUEUED) {
+      this.#upstream.dequeue(this);
+      return this.#hooks.fail('busy', new TimeoutError('no free upstream connection in time'), false);
+    }
+    this.#controller?.abort(new TimeoutError('upstream timeout'));
+    this.#hooks.fail('timeout', new TimeoutError(phase === SENT ? 'no response head in time' : 'response body stalled'), phase === BODY);
+  }
+
+  #finish(): void {
+    const wasRunning = this.#phase === SENT || this.#phase === BODY;
+    this.#phase = DONE;
+    clearTimeout(this.#timer);
+    if (wasRunning) this.#upstream.released();
+  }
+}
+
+export interface UpstreamStats {
+  active: number;
+  queued: number;
+  /** undici's own count of open sockets to this upstream. */
+  connected: number;
+}
+
+/** One backend origin: its pool, its connection budget and the queue in front of it. */
+export class Upstream {
+  readonly pool: Pool;
+  readonly #limits: UpstreamLimits;
+  readonly #origin: URL;
+  /** Given with every request so undici never derives one from the client's Host (and reconnects when it changes). */
+  readonly #servername: string | undefined;
+  #active = 0;
+  readonly #queue: Exchange[] = [];
+
+  constructor(target: URL, limits: UpstreamLimits) {
+    this.#origin = new URL(target.origin);
+    this.#limits = limits;
+    // The TLS server name and certificate check follow the upstream URL, never a client's Host.
+    const host = target.hostname.replace(/^\[|\]$/g, '');
+    this.#servername = target.protocol === 'https:' ? host : undefined;
+    const sni = this.#servername !== undefined && isIP(host) === 0 ? host : undefined;
+    this.pool = new Pool(this.#origin, {
+      connections: limits.connections,
+      pipelining: 1,
+      // The gateway's own timers bound every phase; undici's are coarse and per phase.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      keepAliveTimeout: 4000,
+      // undici's connector, watched for what undici and a proxy disagree on (wire.ts).
+      connect: watchingConnector({ timeout: limits.timeoutMs + 1000 }, sni),
+    });
+  }
+
+  /** Starts an exchange, or queues it (bounded by queueTimeout) while every connection is busy. */
+  send(request: OutgoingRequest, hooks: ExchangeHooks): Exchange {
+    const exchange = new Exchange(this, request, hooks, this.#limits.queueTimeoutMs);
+    if (this.#active < this.#limits.connections) this.#start(exchange);
+    else this.#queue.push(exchange);
+    return exchange;
+  }
+
+  #start(exchange: Exchange): void {
+    this.#active++;
+    const { method, path, headers, body, upgrade } = exchange.request;
+    exchange.start(this.pool, {
+      origin: this.#origin,
+      method,
+      path,
+      headers,
+      body,
+      upgrade,
+      servername: this.#servername,
+      // Keep the connection for the next request even after HEAD or a GET with a body.
+      reset: false,
+    } as Dispatcher.DispatchOptions, this.#limits.timeoutMs);
+  }
+
+  released(): void {
+    this.#active--;
+    while (this.#queue.length > 0 && this.#active < this.#limits.connections) {
+      const next = this.#queue.shift()!;
+      if (!next.finished) this.#start(next);
+    }
+  }
+
+  dequeue(exchange: Exchange): void {
+    const i = this.#queue.indexOf(exchange);
+    if (i !== -1) this.#queue.splice(i, 1);
+  }
+
+  stats(): UpstreamStats {
+    return { active: this.#active, queued: this.#queue.length, connected: this.pool.stats.connected };
+  }
+
+  /** Lets requests in flight finish, then closes the connections. */
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+
+  destroy(): Promise<void> {
+    return this.pool.destroy();
+  }
 }

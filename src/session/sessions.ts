@@ -30,20 +30,12 @@ export const MOVED_POINTER_TTL_MS = 120_000;
 export interface LoadedSession {
   sid: string;
   stored: StoredSession;
+  /**
+   * The parsed stored value: the same object for every request that read the same stored
+   * version, so the request path can key its per-version caches on it (path/sign.ts).
+   */
   record: SessionRecord;
   deadlines: Deadlines;
-  /** Readable-data JSON per mount, shared by every request that read the same stored value. */
-  views: Map<string, string>;
-  /** Signed tokens per mount, shared the same way (request-path.ts reuses them for a few seconds). */
-  tokens: Map<string, CachedToken>;
-}
-
-/** A token signed for one mount, and what it was signed over that can change without a write. */
-export interface CachedToken {
-  token: string;
-  iat: number;
-  idleExp: number | null;
-  dataOmitted: boolean;
 }
 
 /** Parsed sessions kept by id, reused while the stored text is unchanged. */
@@ -52,8 +44,6 @@ export const PARSED_CACHE_ENTRIES = 10_000;
 interface ParsedEntry {
   raw: string;
   record: SessionRecord;
-  views: Map<string, string>;
-  tokens: Map<string, CachedToken>;
 }
 
 export type WriteBackOutcome =
@@ -99,7 +89,7 @@ export class SessionManager {
   readonly #o: SessionManagerOptions;
   readonly #now: () => number;
   readonly #userPath: readonly string[];
-  /** Saves a JSON.parse and a JSON.stringify per mount on every read of an unchanged session. */
+  /** Saves a JSON.parse on every read of an unchanged session, and keeps one record object per stored version. */
   readonly #parsed = new LRUCache<string, ParsedEntry>({ max: PARSED_CACHE_ENTRIES });
 
   constructor(options: SessionManagerOptions) {
@@ -120,7 +110,7 @@ export class SessionManager {
     if (cached && cached.raw === stored.raw) {
       const deadlines = deadlinesOf(cached.record._gateway, this.timing);
       if (now >= deadlines.endsAt) return 'expired';
-      return { sid, stored, record: cached.record, deadlines, views: cached.views, tokens: cached.tokens };
+      return { sid, stored, record: cached.record, deadlines };
     }
     let value: unknown;
     try {
@@ -136,31 +126,18 @@ export class SessionManager {
     const record = value as SessionRecord;
     const deadlines = deadlinesOf(record._gateway, this.timing);
     if (now >= deadlines.endsAt) return 'expired';
-    const { views, tokens } = this.#remember(sid, stored.raw, record);
-    return { sid, stored, record, deadlines, views, tokens };
+    this.#remember(sid, stored.raw, record);
+    return { sid, stored, record, deadlines };
   }
 
   /**
-   * Keeps a parsed stored value, with empty per-mount caches, for the reads that follow:
+   * Keeps a parsed stored value for the reads that follow:
    * after a read, and after an update (what was just stored is what the next read returns;
    * the session is being read anyway, so the entry replaces its old version).
    */
-  #remember(sid: string, raw: string, record: SessionRecord): ParsedEntry {
-    const entry: ParsedEntry = { raw, record, views: new Map(), tokens: new Map() };
-    this.#parsed.set(sid, entry);
-    return entry;
+  #remember(sid: string, raw: string, record: SessionRecord): void {
+    this.#parsed.set(sid, { raw, record });
   }
-
-  /** JSON of the keys `mount` may read, computed once per stored version. */
-  readableJson(loaded: LoadedSession, mount: { name: string; readableJson: (data: JsonObject) => string }): string {
-    let json = loaded.views.get(mount.name);
-    if (json === undefined) {
-      json = mount.readableJson(dataOf(loaded.record));
-      loaded.views.set(mount.name, json);
-    }
-    return json;
-  }
-
 
   /** One store round trip. Rejects with StoreUnavailableError when the store is down. */
   load(sid: string): Promise<LoadedSession | null> {

@@ -4,14 +4,14 @@
  * no socket is left behind on either side of the gateway.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { createServer, request, type Agent, type ClientRequest, type Server } from 'node:http';
+import { createServer, request, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBackend, type TestBackend } from '../support/backend.ts';
 import { baseConfig, SIGNING_SECRET, startGateway, type StartedGateway } from '../support/gateway.ts';
 import { send } from '../support/http.ts';
+import { watchUpstreamSockets, type UpstreamSockets } from '../support/upstream-sockets.ts';
 
 /** A backend in its own process, so it can really be killed. Sends 1 KB of a promised 100 KB, then waits. */
 const DOOMED_BACKEND = `
@@ -30,11 +30,7 @@ const closes = new Map<string, { finished: boolean }>();
 const arrived = new Set<string>();
 let gw: StartedGateway;
 
-const agents = new Set<Agent>();
-const onRequestStart = (message: unknown) => {
-  const agent = (message as { request: ClientRequest & { agent?: Agent } }).request.agent;
-  if (agent) agents.add(agent);
-};
+let upstreamSockets: UpstreamSockets;
 
 beforeAll(async () => {
   doomed = spawn(process.execPath, ['-e', DOOMED_BACKEND], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -59,7 +55,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => local.listen(0, '127.0.0.1', resolve));
   const localUrl = `http://127.0.0.1:${(local.address() as AddressInfo).port}`;
-  subscribe('http.client.request.start', onRequestStart);
+  upstreamSockets = watchUpstreamSockets((local.address() as AddressInfo).port);
   gw = await startGateway(baseConfig([
     { name: 'doomed', prefix: '/doomed', upstream: `http://127.0.0.1:${doomedPort}`, session: false },
     { name: 'other', prefix: '/other', upstream: other.url },
@@ -69,7 +65,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  unsubscribe('http.client.request.start', onRequestStart);
+  upstreamSockets?.stop();
   doomed?.kill('SIGKILL');
   await gw?.close();
   await other?.close();
@@ -78,7 +74,7 @@ afterAll(async () => {
 });
 
 const gatewayConnections = () => new Promise<number>((resolve, reject) => gw.gateway.server.getConnections((e, n) => (e ? reject(e) : resolve(n))));
-const agentSockets = () => [...agents].reduce((n, a) => n + Object.values(a.sockets).flat().length + Object.values(a.freeSockets).flat().length, 0);
+const upstreamOpen = () => upstreamSockets.open();
 
 describe('backend killed mid-response', () => {
   it('the client\'s connection is closed promptly, and other mounts are unaffected', async () => {
@@ -139,8 +135,8 @@ describe('client aborts', () => {
   it('the upstream request is aborted, and no socket is left on either side', async () => {
     expect((await send(`${gw.url}/patient/fast`)).body).toBe('fast'); // warms one keep-alive socket
     await expect.poll(gatewayConnections, { timeout: 2000 }).toBe(0);
-    const socketsBefore = agentSockets();
-    expect(socketsBefore).toBeGreaterThan(0); // the upstream agents are really observed (keep-alive sockets)
+    const socketsBefore = upstreamOpen();
+    expect(socketsBefore).toBeGreaterThan(0); // the gateway's upstream sockets are really observed (keep-alive sockets)
     const { port } = new URL(gw.url);
     for (let i = 0; i < 10; i++) {
       const id = `abort-${i}`;
@@ -154,7 +150,7 @@ describe('client aborts', () => {
       await expect.poll(() => closes.get(id), { timeout: 2000 }).toEqual({ finished: false });
     }
     await expect.poll(gatewayConnections, { timeout: 2000 }).toBe(0);
-    await expect.poll(agentSockets, { timeout: 2000 }).toBeLessThanOrEqual(socketsBefore);
+    await expect.poll(upstreamOpen, { timeout: 2000 }).toBeLessThanOrEqual(socketsBefore);
     const backendConnections = () => new Promise<number>((resolve) => local.getConnections((_e, n) => resolve(n)));
     await expect.poll(backendConnections, { timeout: 2000 }).toBeLessThanOrEqual(socketsBefore);
     expect((await send(`${gw.url}/patient/fast`)).body).toBe('fast');

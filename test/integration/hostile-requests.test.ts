@@ -9,6 +9,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { baseConfig, startGateway, type StartedGateway } from '../support/gateway.ts';
 import { send } from '../support/http.ts';
+import { BUFFERED_BODY_BYTES } from '../../src/path/request-body.ts';
 
 interface Seen { method: string; url: string; headers: IncomingHttpHeaders; body: string; trailers: Record<string, string>; complete: boolean | null }
 
@@ -163,8 +164,17 @@ describe('slow and huge requests meet the configured limits', () => {
     expect(seen).toEqual([]);
   });
 
-  it('a slow body: 408 after listen.requestTimeout, and the upstream request is aborted', async () => {
+  it('a slow small body: 408 after listen.requestTimeout, and nothing reached the backend (small bodies are read before forwarding)', async () => {
     const trickle = ['POST /shop/upload HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nabc', ...Array.from({ length: 40 }, () => [250, 'x']).flat()];
+    const { text, closedAfterMs } = await exchange(trickle, 10_000);
+    expect(statusOf(text)).toBe(408);
+    expect(closedAfterMs).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);
+    expect(closedAfterMs).toBeLessThan(REQUEST_TIMEOUT_MS + 1500);
+    expect(seen).toEqual([]);
+  });
+
+  it('a slow large body (streamed): 408 after listen.requestTimeout, and the upstream request is aborted', async () => {
+    const trickle = [`POST /shop/upload HTTP/1.1\r\nHost: a\r\nContent-Length: ${BUFFERED_BODY_BYTES * 2}\r\n\r\n${'a'.repeat(BUFFERED_BODY_BYTES + 1)}`, ...Array.from({ length: 40 }, () => [250, 'x']).flat()];
     const { text, closedAfterMs } = await exchange(trickle, 10_000);
     expect(statusOf(text)).toBe(408);
     expect(closedAfterMs).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS - 50);

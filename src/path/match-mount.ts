@@ -1,0 +1,36 @@
+/**
+ * Step 1: match the mount. The path is normalised first and the mount matched on the
+ * result (so what the gateway routed is what the backend sees); the gateway's own
+ * endpoints are matched the same way (//_gateway, /x/../_gateway, %5F). The request's
+ * headers are cleaned here too, for requests and upgrades alike: owned headers out,
+ * X-Forwarded-* replaced or appended.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { GatewayErrorCode } from '../errors.ts';
+import { gatewayPathOf } from '../ops/endpoints.ts';
+import { addForwardedHeaders, sanitiseRequestHeaders } from '../proxy/headers.ts';
+import { normaliseTarget, upstreamPath } from '../proxy/mounts.ts';
+import { newContext, type PathState, type RequestContext } from './context.ts';
+
+export type Admission =
+  | { kind: 'forward'; ctx: RequestContext }
+  | { kind: 'refuse'; code: GatewayErrorCode }
+  | { kind: 'own'; path: string };
+
+export function matchMount(req: IncomingMessage, state: PathState, shuttingDown: boolean, upgrade: boolean): Admission {
+  const startedAt = performance.now();
+  const target = normaliseTarget(req.url ?? '/');
+  if ('error' in target) return { kind: 'refuse', code: 'SGW_ERR_BAD_PATH' };
+  const own = gatewayPathOf(target.path);
+  if (own !== null) return upgrade ? { kind: 'refuse', code: 'SGW_ERR_NO_MOUNT' } : { kind: 'own', path: own };
+  if (shuttingDown) return { kind: 'refuse', code: 'SGW_ERR_SHUTTING_DOWN' };
+  const mount = state.matchMount(target.path);
+  if (!mount) return { kind: 'refuse', code: 'SGW_ERR_NO_MOUNT' };
+  if (upgrade && !mount.config.websocket) return { kind: 'refuse', code: 'SGW_ERR_WEBSOCKET_DISABLED' };
+
+  const stripped = sanitiseRequestHeaders(req.headers, { trustProxy: state.trustProxy, upgrade: upgrade });
+  if (stripped > 0) state.metrics.strippedHeaders.inc(stripped);
+  const ctx = newContext(req, state, mount, upstreamPath(mount, target.path) + target.query, startedAt);
+  addForwardedHeaders(req.headers, req.socket.remoteAddress, (req.socket as { encrypted?: boolean }).encrypted === true);
+  return { kind: 'forward', ctx };
+}
