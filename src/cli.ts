@@ -11,6 +11,7 @@ import { runPrimary, workerCount } from './ops/primary.ts';
 import { mountRoutes, withoutCredentials } from './ops/reload.ts';
 import { announceListening, clusterMetrics, isWorker, workerId, workerPorts, workerSignals } from './ops/worker-link.ts';
 import { deriveMountKeyText } from '#protocol';
+import { compileHostPattern } from './proxy/hosts.ts';
 import { usesRedis } from './session/create-store.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/gateway.yaml';
@@ -34,6 +35,8 @@ Endpoints: /_gateway/healthz, /_gateway/readyz, /_gateway/metrics, /_gateway/jwk
 Exit codes: 0 ok, 1 runtime failure (cannot listen, forced stop), 2 bad arguments or config
 Docs: README.md, docs/OPERATIONS.md, docs/CONFIGURATION.md, docs/PROTOCOL.md, docs/ERRORS.md`;
 
+const hostRank = (host: string | undefined) => (host ? compileHostPattern(host).rank : 0);
+
 function describe(config: FrozenConfig): string {
   const lines = [
     `listen ${config.listen.host}:${config.listen.port}${workerCount(config) > 1 ? `, ${workerCount(config)} workers` : ''}`,
@@ -41,9 +44,10 @@ function describe(config: FrozenConfig): string {
     `store ${usesRedis(config) ? 'redis' : 'embedded (in-memory, first run only)'}`,
     `session idle ${formatDuration(config.session.idleTimeout)}, absolute ${formatDuration(config.session.absoluteLifetime)}, refresh ${formatDuration(config.session.refreshInterval)}`,
     `signing ${config.signing.algorithm}, keys ${config.signing.keys.map((k) => k.id).join(', ')}`,
-    'mounts (longest prefix first):',
-    ...[...config.mounts].sort((a, b) => b.prefix.length - a.prefix.length).map((m) =>
-      `  ${m.prefix.padEnd(16)} → ${withoutCredentials(m.upstream)}  name=${m.name} strip=${m.stripPrefix} read=[${m.read.join(',')}] write=[${m.write.join(',')}] timeout=${formatDuration(m.timeout)}${m.session ? '' : ' session=off'}`),
+    // The order the mount table tries them (proxy/mounts.ts): host first, then prefix.
+    config.mounts.some((m) => m.host) ? 'mounts (most specific first: host, then longest prefix):' : 'mounts (longest prefix first):',
+    ...[...config.mounts].sort((a, b) => hostRank(b.host) - hostRank(a.host) || b.prefix.length - a.prefix.length).map((m) =>
+      `  ${`${m.host ?? ''}${m.prefix}`.padEnd(16)} → ${withoutCredentials(m.upstream)}  name=${m.name} strip=${m.stripPrefix} read=[${m.read.join(',')}] write=[${m.write.join(',')}] timeout=${formatDuration(m.timeout)}${m.session ? '' : ' session=off'}`),
   ];
   return lines.join('\n');
 }

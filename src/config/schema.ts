@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import * as D from './defaults.ts';
 import { parseDuration } from './durations.ts';
+import { hostPatternProblem } from '../proxy/hosts.ts';
 
 /** A duration string with a unit, parsed to milliseconds. */
 const duration = z.unknown().transform((value, ctx): number => {
@@ -42,11 +43,20 @@ const keyName = z.string().min(1, 'a session key name cannot be empty');
 export const mountSchema = z.strictObject({
   /** Mount name: the token's audience and the metrics label. */
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'use letters, digits, "_", "-" or ".", up to 63 characters'),
+  /**
+   * Host name the mount serves (the request's Host header), exact or `*.example.com`;
+   * absent: any host. With a host, the prefix defaults to "/".
+   */
+  host: z.string().superRefine((value, ctx) => {
+    const problem = hostPatternProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }).optional(),
   /** Path prefix, e.g. /shop. Matched on segment boundaries: /app never matches /apple. */
   prefix: z.string()
     .regex(/^\/([A-Za-z0-9._~!$&'()*+,;=:@-]+(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*)?$/, 'must start with "/", have no trailing "/", empty segments, or characters that need percent-encoding')
     .refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'cannot contain "." or ".." segments')
-    .refine((p) => p !== '/_gateway' && !p.startsWith('/_gateway/'), '/_gateway is reserved for the gateway\'s own endpoints'),
+    .refine((p) => p !== '/_gateway' && !p.startsWith('/_gateway/'), '/_gateway is reserved for the gateway\'s own endpoints')
+    .optional(),
   upstream: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
   /** Remove the prefix before forwarding (/shop/cart → /cart). */
   stripPrefix: booleanish.default(true),
@@ -71,7 +81,9 @@ export const mountSchema = z.strictObject({
    * On only for an app that reads the store itself (express-session sharing the Redis).
    */
   forwardSessionCookie: booleanish.default(false),
-});
+}).superRefine((mount, ctx) => {
+  if (mount.prefix === undefined && mount.host === undefined) ctx.addIssue({ code: 'custom', path: ['prefix'], message: 'is required (or give a host)' });
+}).transform((mount) => ({ ...mount, prefix: mount.prefix ?? '/' }));
 
 const signingKeySchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'use letters, digits, ".", "_" or "-", up to 64 characters'),

@@ -14,7 +14,7 @@ import type { LoadedSession, SessionManager } from '../session/sessions.ts';
 /** Everything a request needs from the (reloadable) configuration. */
 export interface PathState {
   /** The mount for a normalised path (runtime.ts). */
-  readonly matchMount: (path: string) => RuntimeMount | undefined;
+  readonly matchMount: (path: string, hostHeader?: string) => RuntimeMount | undefined;
   readonly sessions: SessionManager;
   readonly cookie: CookieSettings;
   /** Verifies the session cookie (cached per Cookie header). */

@@ -24,7 +24,7 @@ export function matchMount(req: IncomingMessage, state: PathState, shuttingDown:
   const own = gatewayPathOf(target.path);
   if (own !== null) return upgrade ? { kind: 'refuse', code: 'SGW_ERR_NO_MOUNT' } : { kind: 'own', path: own };
   if (shuttingDown) return { kind: 'refuse', code: 'SGW_ERR_SHUTTING_DOWN' };
-  const mount = state.matchMount(target.path);
+  const mount = state.matchMount(target.path, req.headers.host);
   if (!mount) return { kind: 'refuse', code: 'SGW_ERR_NO_MOUNT' };
   if (upgrade && !mount.config.websocket) return { kind: 'refuse', code: 'SGW_ERR_WEBSOCKET_DISABLED' };
 
