@@ -15,6 +15,7 @@ import { ADMIN_ENDPOINTS, ALL_ENDPOINTS, createEndpoints, GATEWAY_PATH_PREFIX, P
 import { instrumentServer } from './ops/instrument.ts';
 import { createLogger } from './ops/logger.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
+import { createTracing } from './ops/tracing.ts';
 import { buildPathState, contextOf, requestIdOf, serveRequest, serveUpgrade, type PathState } from './path/index.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
 import { createStore } from './session/create-store.ts';
@@ -26,6 +27,8 @@ export interface GatewayOptions {
   store?: SessionStore;
   /** Clock in epoch ms (tests). */
   now?: () => number;
+  /** The environment the OTEL_* variables are read from (default process.env). */
+  env?: NodeJS.ProcessEnv;
   /**
    * What /_gateway/metrics serves instead of this gateway's own registry: with
    * listen.workers, the whole set's (ops/worker-link.ts), given this gateway's registry.
@@ -78,6 +81,8 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
   const metrics = createMetrics();
   const store = options.store ?? createStore(initial, logger, metrics);
   let shuttingDown = false;
+  // Once per process, like the store: a reload does not rebuild the exporter.
+  const tracing = createTracing(initial.tracing, options.env ?? process.env);
   const metricsText = options.metricsSource?.(metrics.registry)
     ?? (async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }));
 
@@ -101,7 +106,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
 
   function buildState(config: FrozenConfig): State {
     const runtime = buildRuntime(config);
-    return { runtime, path: buildPathState(config, runtime, { store, logger, metrics, now: options.now }), inflight: 0, retired: false };
+    return { runtime, path: buildPathState(config, runtime, { store, logger, metrics, now: options.now, tracing }), inflight: 0, retired: false };
   }
 
   let state = buildState(initial);
@@ -160,6 +165,10 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     const s = (res as ServerResponse & { [GENERATION]?: State })[GENERATION];
     if (s) release(s);
     const ctx = contextOf(req);
+    if (ctx?.trace) {
+      ctx.trace.end({ status: res.writableFinished ? res.statusCode : 'aborted', mount: ctx.mount.name, route: ctx.mount.prefix, session: ctx.sessionOutcome });
+      return { mount: ctx.mount.name, requestId: ctx.requestId, startedAt: ctx.startedAt, traceId: ctx.trace.traceId };
+    }
     return { mount: ctx?.mount.name, requestId: ctx?.requestId ?? requestIdOf(req), startedAt: ctx?.startedAt ?? performance.now() };
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
@@ -211,6 +220,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
         await closed;
         state.runtime.close();
         await store.close();
+        await tracing?.shutdown();
         // Last: readiness on the admin port says "shutdown in progress" for the whole drain.
         if (adminServer?.listening) {
           const adminClosed = new Promise<void>((resolve) => adminServer.close(() => resolve()));

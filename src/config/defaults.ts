@@ -49,3 +49,6 @@ export const DEFAULT_UPSTREAM_CONNECTIONS = 256;
 export const DEFAULT_QUEUE_TIMEOUT = '2s';
 
 export const DEFAULT_LOG_LEVEL = 'info';
+
+/** OpenTelemetry's service.name unless OTEL_SERVICE_NAME says otherwise. */
+export const DEFAULT_TRACING_SERVICE_NAME = 'session-gateway';

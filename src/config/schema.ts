@@ -191,6 +191,17 @@ export const configSchema = z.strictObject({
   logging: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(D.DEFAULT_LOG_LEVEL),
   }).prefault({}),
+  /**
+   * OpenTelemetry tracing. Absent: on only if OTEL_EXPORTER_OTLP_ENDPOINT (or
+   * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set; off otherwise, at no cost.
+   */
+  tracing: z.strictObject({
+    /** OTLP/HTTP base URL, e.g. http://collector:4318 (spans go to /v1/traces). */
+    endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+    serviceName: z.string().min(1).default(D.DEFAULT_TRACING_SERVICE_NAME),
+    /** Share of new traces recorded, 0 to 1; a client's sampled flag is followed either way. */
+    sampleRatio: z.number().min(0).max(1).default(1),
+  }).optional(),
   /** Trust X-Forwarded-Proto/-For from the hop in front (a TLS-terminating load balancer). */
   trustProxy: booleanish.default(false),
 });

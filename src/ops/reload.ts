@@ -9,7 +9,7 @@ import type { FrozenConfig } from '../config/load.ts';
 
 /** Settings read once at start-up: a reload cannot change them. */
 export const RESTART_ONLY_SETTINGS = [
-  'listen.host', 'listen.port', 'listen.workers', 'listen.headersTimeout', 'listen.requestTimeout', 'listen.maxHeaderBytes', 'admin', 'store',
+  'listen.host', 'listen.port', 'listen.workers', 'listen.headersTimeout', 'listen.requestTimeout', 'listen.maxHeaderBytes', 'admin', 'store', 'tracing',
 ] as const;
 
 export interface ReloadSummary {

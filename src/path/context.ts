@@ -6,6 +6,7 @@ import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.ts';
+import type { RequestTrace, Tracing } from '../ops/tracing.ts';
 import type { RuntimeMount } from '../runtime.ts';
 import { clearedCookie, type CookieReading, type CookieSettings } from '../session/cookie.ts';
 import type { Deadlines } from '../session/record.ts';
@@ -26,6 +27,8 @@ export interface PathState {
   readonly maxTokenBytes: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** OpenTelemetry, or null when tracing is off (then nothing else of it runs). */
+  readonly tracing: Tracing | null;
 }
 
 export interface RequestContext {
@@ -43,6 +46,10 @@ export interface RequestContext {
   /** Set-Cookie values to add to the response. */
   cookies: string[];
   upstreamStartedAt: number;
+  /** The request's spans; null when tracing is off. */
+  trace: RequestTrace | null;
+  /** For the server span, set only when traced: none, hit, miss, unavailable. */
+  sessionOutcome: string;
 }
 
 // 16 random bytes per request, drawn from a pooled buffer: one getrandom call per 256 requests.
@@ -85,7 +92,7 @@ type WithContext = IncomingMessage & { [CONTEXT]?: RequestContext };
 export function newContext(req: IncomingMessage, state: PathState, mount: RuntimeMount, url: string, startedAt: number): RequestContext {
   const ctx: RequestContext = {
     state, mount, requestId: requestIdOf(req), startedAt, secure: isSecure(req, state.trustProxy), url,
-    loaded: null, rid: newRequestNonce(), cookies: [], upstreamStartedAt: startedAt,
+    loaded: null, rid: newRequestNonce(), cookies: [], upstreamStartedAt: startedAt, trace: null, sessionOutcome: 'none',
   };
   (req as WithContext)[CONTEXT] = ctx;
   return ctx;

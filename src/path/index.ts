@@ -62,11 +62,20 @@ function withSignedSession(ctx: RequestContext, req: IncomingMessage, next: () =
     sign(ctx, req.headers);
     return next();
   }
+  const span = ctx.trace?.step('session.load', { 'sgw.mount': ctx.mount.name });
   loadSession(ctx, cookie).then(() => {
+    if (span) {
+      span.end();
+      ctx.sessionOutcome = ctx.loaded ? 'hit' : 'miss';
+    }
     // 3. sign
     sign(ctx, req.headers);
     next();
   }, (error: unknown) => {
+    if (span) {
+      span.end(error);
+      ctx.sessionOutcome = 'unavailable';
+    }
     if (!(error instanceof StoreUnavailableError)) throw error;
     ctx.state.logger.error({ event: 'store_unavailable', err: error.message, requestId: ctx.requestId }, 'session store unavailable');
     refuse('SGW_ERR_STORE_UNAVAILABLE');
@@ -81,11 +90,14 @@ function onResponseHead(ctx: RequestContext, sink: ResponseSink, status: number,
   // 5. apply the write-back
   if (head.writeBack === undefined && head.writeBackProblem === undefined) return respond(ctx, sink, status, statusText, head); // 6.
   sink.pause();
+  const span = ctx.trace?.step('session.write', { 'sgw.mount': ctx.mount.name });
   applyWriteBack(ctx, head.writeBack ?? '', head.writeBackProblem).then((refusal) => {
+    span?.end(refusal ?? undefined);
     // 6. respond, unless the write-back could not be stored
     if (refusal === null) respond(ctx, sink, status, statusText, head);
     else sink.withhold(refusal);
   }, (error: unknown) => {
+    span?.end(error);
     ctx.state.logger.error({ event: 'respond_failed', err: (error as Error).stack, requestId: ctx.requestId }, 'failed while applying a write-back');
     sink.withhold('SGW_ERR_UPSTREAM_FAILED');
   });

@@ -31,6 +31,8 @@ export function matchMount(req: IncomingMessage, state: PathState, shuttingDown:
   const stripped = sanitiseRequestHeaders(req.headers, { trustProxy: state.trustProxy, upgrade: upgrade });
   if (stripped > 0) state.metrics.strippedHeaders.inc(stripped);
   const ctx = newContext(req, state, mount, upstreamPath(mount, target.path) + target.query, startedAt);
+  // Upgrades are not traced: a WebSocket's life is not a request's span.
+  if (state.tracing !== null && !upgrade) ctx.trace = state.tracing.startRequest(req.method ?? 'GET', req.headers);
   addForwardedHeaders(req.headers, req.socket.remoteAddress, (req.socket as { encrypted?: boolean }).encrypted === true);
   return { kind: 'forward', ctx };
 }

@@ -18,7 +18,7 @@ let site: TestBackend;
 let gw: StartedGateway;
 
 beforeAll(async () => {
-  [shop, blog, apps, site] = await Promise.all(['shop', 'blog', 'apps', 'site'].map((m) => startBackend(m, SIGNING_SECRET)));
+  [shop, blog, apps, site] = await Promise.all(['shop', 'blog', 'apps', 'site'].map((m) => startBackend(m, SIGNING_SECRET))) as [TestBackend, TestBackend, TestBackend, TestBackend];
   gw = await startGateway(baseConfig([
     { name: 'shop', host: 'shop.example.test', upstream: shop.url, read: ['*'], write: ['*'] },
     { name: 'blog', host: 'blog.example.test', upstream: blog.url, read: ['user'] },
