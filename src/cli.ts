@@ -8,9 +8,12 @@ import { loadKeyMaterial } from './config/key-material.ts';
 import { createGateway } from './gateway.ts';
 import { handleSignals } from './ops/lifecycle.ts';
 import { createLogger } from './ops/logger.ts';
+import { runPrimary, workerCount } from './ops/primary.ts';
 import { mountRoutes, withoutCredentials } from './ops/reload.ts';
 import { ensureSecretFiles, SecretFilesError } from './ops/secret-files.ts';
+import { announceListening, clusterMetrics, isWorker, workerId, workerPorts, workerSignals } from './ops/worker-link.ts';
 import { deriveMountKeyText } from '#protocol';
+import { compileHostPattern } from './proxy/hosts.ts';
 import { usesRedis } from './session/create-store.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/gateway.yaml';
@@ -29,22 +32,27 @@ Options:
   -c, --config FILE   config file (default: ${DEFAULT_CONFIG_PATH}, or $SESSION_GATEWAY_CONFIG)
   -h, --help          this text
 
-Signals:
+Signals (with listen.workers, send them to the primary: it relays them to every worker):
   SIGTERM, SIGINT     stop accepting, let requests in flight finish (listen.shutdownGrace), exit 0
   SIGHUP              reload the config file for new requests; an invalid one is refused and logged
 Endpoints: /_gateway/healthz, /_gateway/readyz, /_gateway/metrics, /_gateway/jwks.json
+  (with admin.listen, the first three are on the admin listener only)
 Exit codes: 0 ok, 1 runtime failure (cannot listen, forced stop), 2 bad arguments or config
 Docs: README.md, docs/OPERATIONS.md, docs/CONFIGURATION.md, docs/PROTOCOL.md, docs/ERRORS.md`;
 
+const hostRank = (host: string | undefined) => (host ? compileHostPattern(host).rank : 0);
+
 function describe(config: FrozenConfig): string {
   const lines = [
-    `listen ${config.listen.host}:${config.listen.port}`,
+    `listen ${config.listen.host}:${config.listen.port}${workerCount(config) > 1 ? `, ${workerCount(config)} workers` : ''}`,
+    ...(config.admin ? [`admin ${config.admin.listen.host}:${config.admin.listen.port} (health, readiness, metrics)`] : []),
     `store ${usesRedis(config) ? 'redis' : 'embedded (in-memory, first run only)'}`,
     `session idle ${formatDuration(config.session.idleTimeout)}, absolute ${formatDuration(config.session.absoluteLifetime)}, refresh ${formatDuration(config.session.refreshInterval)}`,
     `signing ${config.signing.algorithm}, keys ${config.signing.keys.map((k) => k.id).join(', ')}`,
-    'mounts (longest prefix first):',
-    ...[...config.mounts].sort((a, b) => b.prefix.length - a.prefix.length).map((m) =>
-      `  ${m.prefix.padEnd(16)} → ${withoutCredentials(m.upstream)}  name=${m.name} strip=${m.stripPrefix} read=[${m.read.join(',')}] write=[${m.write.join(',')}] timeout=${formatDuration(m.timeout)}${m.session ? '' : ' session=off'}`),
+    // The order the mount table tries them (proxy/mounts.ts): host first, then prefix.
+    config.mounts.some((m) => m.host) ? 'mounts (most specific first: host, then longest prefix):' : 'mounts (longest prefix first):',
+    ...[...config.mounts].sort((a, b) => hostRank(b.host) - hostRank(a.host) || b.prefix.length - a.prefix.length).map((m) =>
+      `  ${`${m.host ?? ''}${m.prefix}`.padEnd(16)} → ${withoutCredentials(m.upstream)}  name=${m.name} strip=${m.stripPrefix} read=[${m.read.join(',')}] write=[${m.write.join(',')}] timeout=${formatDuration(m.timeout)}${m.session ? '' : ' session=off'}`),
   ];
   return lines.join('\n');
 }
@@ -142,12 +150,25 @@ function printMountKeys(path: string, mountName: string | undefined): number {
 }
 
 async function serve(path: string, config: FrozenConfig): Promise<number> {
-  const logger = createLogger(config.logging.level);
-  const gateway = createGateway(config, { logger });
-  const signals = handleSignals({ gateway, logger, source: path, load: () => loadConfigFile(path) });
+  const load = () => loadConfigFile(path);
+  if (!isWorker() && workerCount(config) > 1) {
+    return runPrimary({ config, logger: createLogger(config.logging.level), source: path, load });
+  }
+  const worker = isWorker();
+  const logger = worker ? createLogger(config.logging.level).child({ worker: workerId() }) : createLogger(config.logging.level);
+  const gateway = createGateway(config, { logger, ...(worker ? { metricsSource: clusterMetrics } : {}) });
+  const signals = handleSignals({ gateway, logger, source: path, load, ...(worker ? { signals: workerSignals() } : {}) });
   try {
-    const address = await gateway.listen();
-    logger.info({ event: 'listening', address: address.address, port: address.port, config: path, mounts: mountRoutes(config) }, 'listening');
+    const address = worker
+      ? await gateway.listen(workerPorts().port, config.listen.host, { adminPort: workerPorts().adminPort, reusePort: true })
+      : await gateway.listen();
+    const adminPort = gateway.adminAddress()?.port;
+    if (worker) {
+      logger.info({ event: 'worker_listening', address: address.address, port: address.port, adminPort, pid: process.pid }, 'worker listening');
+      announceListening(address, adminPort);
+    } else {
+      logger.info({ event: 'listening', address: address.address, port: address.port, adminPort, config: path, mounts: mountRoutes(config) }, 'listening');
+    }
   } catch (error) {
     signals.dispose();
     logger.fatal({ event: 'listen_failed', host: config.listen.host, port: config.listen.port, err: (error as Error).message }, 'cannot listen');

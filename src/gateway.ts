@@ -11,10 +11,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { FrozenConfig } from './config/load.ts';
 import { rawErrorResponse, sendError } from './errors.ts';
-import { createEndpoints, gatewayPathOf, GATEWAY_PATH_PREFIX } from './ops/endpoints.ts';
+import { createAdminServer } from './ops/admin-listener.ts';
+import { ADMIN_ENDPOINTS, ALL_ENDPOINTS, createEndpoints, gatewayPathOf, GATEWAY_PATH_PREFIX, PUBLIC_ENDPOINTS } from './ops/endpoints.ts';
 import { instrumentServer } from './ops/instrument.ts';
 import { createLogger } from './ops/logger.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
+import { createTracing } from './ops/tracing.ts';
 import { buildPathState, contextOf, requestIdOf, serveRequest, serveUpgrade, type PathState } from './path/index.ts';
 import { normaliseTarget } from './proxy/mounts.ts';
 import { buildRuntime, type Runtime } from './runtime.ts';
@@ -27,6 +29,20 @@ export interface GatewayOptions {
   store?: SessionStore;
   /** Clock in epoch ms (tests). */
   now?: () => number;
+  /** The environment the OTEL_* variables are read from (default process.env). */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * What /_gateway/metrics serves instead of this gateway's own registry: with
+   * listen.workers, the whole set's (ops/worker-link.ts), given this gateway's registry.
+   */
+  metricsSource?: (registry: Metrics['registry']) => () => Promise<{ contentType: string; body: string }>;
+}
+
+export interface ListenOptions {
+  /** The admin listener's port instead of admin.listen.port. */
+  adminPort?: number | undefined;
+  /** SO_REUSEPORT (Linux): several processes bind the same ports and the kernel spreads connections. */
+  reusePort?: boolean | undefined;
 }
 
 export interface Gateway {
@@ -34,7 +50,13 @@ export interface Gateway {
   readonly store: SessionStore;
   readonly metrics: Metrics;
   readonly logger: Logger;
-  listen(port?: number, host?: string): Promise<AddressInfo>;
+  /**
+   * Binds the traffic listener (and the admin listener, when configured); resolves with the
+   * traffic address. `reusePort`: SO_REUSEPORT on both, for workers sharing the ports.
+   */
+  listen(port?: number, host?: string, options?: ListenOptions): Promise<AddressInfo>;
+  /** Where the admin listener is bound; null without admin.listen, or before listen(). */
+  adminAddress(): AddressInfo | null;
   /** Swaps in a new config for new requests; requests in flight finish on the old one. */
   reload(config: FrozenConfig): void;
   /** Stops accepting, lets in-flight requests finish within the grace period, closes everything. */
@@ -77,8 +99,13 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
   const metrics = createMetrics();
   const store = options.store ?? createStore(initial, logger, metrics);
   let shuttingDown = false;
+  // Once per process, like the store: a reload does not rebuild the exporter.
+  const tracing = createTracing(initial.tracing, options.env ?? process.env);
+  const metricsText = options.metricsSource?.(metrics.registry)
+    ?? (async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }));
 
-  const endpointsFor = (state: State) => createEndpoints({
+  const adminConfig = initial.admin;
+  const endpointsFor = (state: State, serves = adminConfig ? PUBLIC_ENDPOINTS : ALL_ENDPOINTS, elsewhere?: string) => createEndpoints({
     isReady: async () => {
       const checks: Record<string, string> = { config: 'loaded', store: store.kind };
       if (shuttingDown) return { ready: false, checks: { ...checks, shutdown: 'in progress' } };
@@ -91,17 +118,19 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
         return { ready: false, checks };
       }
     },
-    metricsText: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+    metricsText,
     jwks: () => state.runtime.jwks,
-  });
+  }, serves, elsewhere);
 
   function buildState(config: FrozenConfig): State {
     const runtime = buildRuntime(config);
-    return { runtime, path: buildPathState(config, runtime, { store, logger, metrics, now: options.now }), inflight: 0, retired: false };
+    return { runtime, path: buildPathState(config, runtime, { store, logger, metrics, now: options.now, tracing }), inflight: 0, retired: false };
   }
 
   let state = buildState(initial);
   let endpoints = endpointsFor(state);
+  // The admin endpoints read nothing of the config generation, so one set serves every reload.
+  const adminServer = adminConfig ? createAdminServer(endpointsFor(state, ADMIN_ENDPOINTS, 'the traffic listener'), logger) : null;
 
   function release(s: State): void {
     s.inflight--;
@@ -155,6 +184,10 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     const s = (res as ServerResponse & { [GENERATION]?: State })[GENERATION];
     if (s) release(s);
     const ctx = contextOf(req);
+    if (ctx?.trace) {
+      ctx.trace.end({ status: res.writableFinished ? res.statusCode : 'aborted', mount: ctx.mount.name, route: ctx.mount.prefix, session: ctx.sessionOutcome });
+      return { mount: ctx.mount.name, requestId: ctx.requestId, startedAt: ctx.startedAt, traceId: ctx.trace.traceId };
+    }
     return { mount: ctx?.mount.name, requestId: ctx?.requestId ?? requestIdOf(req), startedAt: ctx?.startedAt ?? performance.now() };
   });
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
@@ -200,15 +233,20 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
       onUpgrade(req, socket, head);
       return true;
     },
-    listen(port = listen.port, host = listen.host) {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          resolve(server.address() as AddressInfo);
-        });
-      });
+    async listen(port = listen.port, host = listen.host, { adminPort, reusePort = false }: ListenOptions = {}) {
+      const address = await bind(server, port, host, reusePort);
+      if (adminServer && adminConfig) {
+        const at = adminPort ?? adminConfig.listen.port;
+        try {
+          await bind(adminServer, at, adminConfig.listen.host, reusePort);
+        } catch (error) {
+          server.close();
+          throw new Error(`admin listener ${adminConfig.listen.host}:${at}: ${(error as Error).message}`);
+        }
+      }
+      return address;
     },
+    adminAddress: () => (adminServer?.listening ? adminServer.address() as AddressInfo : null),
     reload(config) {
       const previous = state;
       state = buildState(config);
@@ -229,8 +267,27 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
         await closed;
         state.runtime.close();
         await store.close();
+        await tracing?.shutdown();
+        // Last: readiness on the admin port says "shutdown in progress" for the whole drain.
+        if (adminServer?.listening) {
+          const adminClosed = new Promise<void>((resolve) => adminServer.close(() => resolve()));
+          adminServer.closeAllConnections();
+          await adminClosed;
+        }
       })();
       return closing;
     },
   };
+}
+
+function bind(server: Server, port: number, host: string, reusePort: boolean): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    // exclusive: in a node:cluster worker, bind this process's own socket rather than
+    // asking the primary for a share of its one (see ops/primary.ts for why).
+    server.listen(reusePort ? { port, host, reusePort: true, exclusive: true } : { port, host }, () => {
+      server.off('error', reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
 }

@@ -35,7 +35,7 @@ export interface RuntimeMount extends Mount {
 export interface Runtime {
   readonly config: FrozenConfig;
   readonly mounts: readonly RuntimeMount[];
-  readonly matchMount: (path: string) => RuntimeMount | undefined;
+  readonly matchMount: (path: string, hostHeader?: string) => RuntimeMount | undefined;
   /** Public keys for the JWKS endpoint (EdDSA mode), else empty. */
   readonly jwks: { keys: JsonWebKey[] };
   close(): void;

@@ -2,6 +2,8 @@
 import { createPrivateKey } from 'node:crypto';
 import type { GatewayConfig } from './schema.ts';
 import { formatDuration } from './durations.ts';
+import { redisAccessProblems } from './redis-checks.ts';
+import { cookieDomainCovers, hostPatternProblem } from '../proxy/hosts.ts';
 
 import { RESERVED_SESSION_KEYS } from '#protocol';
 
@@ -34,10 +36,13 @@ export function crossFieldProblems(config: GatewayConfig): ConfigProblem[] {
     else names.set(mount.name, i);
     // Paths are case-sensitive, but two prefixes differing only in case are almost
     // certainly a mistake and would route unpredictably behind case-folding proxies.
-    const key = mount.prefix.toLowerCase();
+    // Mounts on different hosts may share a prefix: they never compete for a request.
+    const key = `${mount.host ?? ''} ${mount.prefix.toLowerCase()}`;
     const samePrefix = prefixes.get(key);
-    if (samePrefix !== undefined) problems.push({ path: `${at}.prefix`, message: `"${mount.prefix}" shadows mounts[${samePrefix}].prefix "${config.mounts[samePrefix]!.prefix}"` });
-    else prefixes.set(key, i);
+    if (samePrefix !== undefined) {
+      const other = config.mounts[samePrefix]!;
+      problems.push({ path: `${at}.prefix`, message: `"${mount.prefix}" shadows mounts[${samePrefix}].prefix "${other.prefix}"${mount.host ? ` on the same host "${mount.host}"` : ''}` });
+    } else prefixes.set(key, i);
     for (const list of ['read', 'write'] as const) {
       mount[list].forEach((name, j) => {
         if (RESERVED_SESSION_KEYS.has(name)) problems.push({ path: `${at}.${list}[${j}]`, message: `"${name}" is reserved for the gateway's own bookkeeping` });
@@ -56,6 +61,8 @@ export function crossFieldProblems(config: GatewayConfig): ConfigProblem[] {
       problems.push({ path: `${at}.lock.lease`, message: `${formatDuration(mount.lock.lease)} must be longer than the mount's timeout (${formatDuration(mount.timeout)}), or a request still within its timeout could lose its lease` });
     }
   });
+
+  problems.push(...cookieDomainProblems(config));
 
   const keyIds = new Map<string, number>();
   config.signing.keys.forEach((key, i) => {
@@ -84,16 +91,51 @@ export function crossFieldProblems(config: GatewayConfig): ConfigProblem[] {
     if (j !== undefined) problems.push({ path: `session.secrets[${i}]`, message: `is the same as signing.keys[${j}].secret; give cookies and signing separate secrets (generate each with \`openssl rand -base64 32\`)` });
   });
 
+  if (config.admin && config.admin.listen.port !== 0 && config.admin.listen.port === config.listen.port) {
+    problems.push({ path: 'admin.listen.port', message: `${config.admin.listen.port} is the traffic port (listen.port); the admin listener needs a port of its own` });
+  }
   const redis = config.store.redis;
+  if (config.listen.workers !== 1 && !(redis && (redis.url || redis.sentinels || redis.cluster))) {
+    problems.push({ path: 'listen.workers', message: 'more than one worker needs store.redis: the embedded store lives inside one process, so each worker would have its own sessions' });
+  }
   if (redis) {
     const kinds = [redis.url ? 'url' : '', redis.sentinels ? 'sentinels' : '', redis.cluster ? 'cluster' : ''].filter(Boolean);
     if (kinds.length > 1) problems.push({ path: 'store.redis', message: `give one of url, sentinels or cluster, not ${kinds.join(' and ')}` });
     if (redis.sentinels && !redis.name) problems.push({ path: 'store.redis.name', message: 'required with sentinels: the name of the master set' });
-    if (redis.url && !/^rediss?:\/\//.test(redis.url)) {
-      // Only the scheme is quoted: the rest may hold a password.
-      const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(redis.url)?.[1];
-      problems.push({ path: 'store.redis.url', message: `must be a redis:// or rediss:// URL${scheme ? `, not ${scheme}:` : ''}` });
-    }
+    problems.push(...redisAccessProblems(redis));
   }
   return problems;
 }
+
+/**
+ * Host mounts share one login only if the session cookie reaches every host: with
+ * session mounts on more than one host, session.cookie.domain must be set, and it must
+ * be a parent domain (or the name) of every mount host. A cookie for a domain the
+ * request's host is not within is dropped by the browser.
+ */
+function cookieDomainProblems(config: GatewayConfig): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const domain = config.session.cookie.domain;
+  if (domain !== undefined) {
+    const bare = domain.replace(/^\./, '');
+    const problem = hostPatternProblem(bare);
+    if (problem || bare.includes('*')) problems.push({ path: 'session.cookie.domain', message: problem ?? 'cannot be a wildcard; give the parent domain, e.g. example.com' });
+    else if (!bare.includes('.')) problems.push({ path: 'session.cookie.domain', message: `"${domain}" is a top-level domain; browsers refuse cookies for it` });
+  }
+  const sessionHosts = [...new Set(config.mounts.filter((m) => m.session && m.host).map((m) => m.host!))];
+  if (domain === undefined) {
+    if (sessionHosts.length > 1 || (sessionHosts.length === 1 && config.mounts.some((m) => m.session && !m.host))) {
+      problems.push({ path: 'session.cookie.domain', message: `mounts with a session are on several hosts (${sessionHosts.join(', ')}${sessionHosts.length === 1 ? ' and any host' : ''}); without a cookie domain each host would get its own login: set it to their parent domain` });
+    } else if (sessionHosts.length === 1 && sessionHosts[0]!.startsWith('*.')) {
+      problems.push({ path: 'session.cookie.domain', message: `"${sessionHosts[0]}" covers many hosts; without a cookie domain each would get its own login: set it to ${sessionHosts[0]!.slice(2)} or a parent of it` });
+    }
+    return problems;
+  }
+  config.mounts.forEach((mount, i) => {
+    if (mount.host && !cookieDomainCovers(domain, mount.host)) {
+      problems.push({ path: `mounts[${i}].host`, message: `"${mount.host}" is not within session.cookie.domain "${domain}": the session cookie would never reach it` });
+    }
+  });
+  return problems;
+}
+

@@ -11,6 +11,12 @@ export const DEFAULT_REQUEST_TIMEOUT = '5m';
 export const DEFAULT_MAX_HEADER_BYTES = 16_384;
 /** How long in-flight requests may run after SIGTERM before the process exits anyway. */
 export const DEFAULT_SHUTDOWN_GRACE = '10s';
+/** The admin listener is for scrapers and probes inside the host or network: loopback unless told. */
+export const DEFAULT_ADMIN_HOST = '127.0.0.1';
+/** One process, as before workers existed: a first run needs nothing more. */
+export const DEFAULT_WORKERS = 1;
+/** A bound against a typo (`workers: 800`) forking the machine to death. */
+export const MAX_WORKERS = 256;
 
 /** Not express-session's `connect.sid`, so the two can run side by side during a migration. */
 export const DEFAULT_COOKIE_NAME = 'sgw.sid';
@@ -52,3 +58,6 @@ export const DEFAULT_LOCK_WAIT = '10s';
 export const LOCK_LEASE_MARGIN_MS = 5000;
 
 export const DEFAULT_LOG_LEVEL = 'info';
+
+/** OpenTelemetry's service.name unless OTEL_SERVICE_NAME says otherwise. */
+export const DEFAULT_TRACING_SERVICE_NAME = 'session-gateway';

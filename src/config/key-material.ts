@@ -17,7 +17,7 @@ export interface KeyMaterial {
 }
 
 const keysSchema = configSchema.shape.signing.shape.keys;
-const nameSchema = mountSchema.shape.name;
+const nameSchema = mountSchema.in.shape.name;
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   value !== null && typeof value === 'object' && !Array.isArray(value);

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import * as D from './defaults.ts';
 import { DURATION, parseDuration } from './durations.ts';
 import { secretWeakness } from './secret-strength.ts';
+import { hostPatternProblem } from '../proxy/hosts.ts';
 
 /** A duration string with a unit, parsed to milliseconds. */
 const duration = z.unknown().transform((value, ctx): number => {
@@ -50,11 +51,20 @@ const keyName = z.string().min(1, 'a session key name cannot be empty');
 export const mountSchema = z.strictObject({
   /** Mount name: the token's audience and the metrics label. */
   name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'use letters, digits, "_", "-" or ".", up to 63 characters'),
+  /**
+   * Host name the mount serves (the request's Host header), exact or `*.example.com`;
+   * absent: any host. With a host, the prefix defaults to "/".
+   */
+  host: z.string().superRefine((value, ctx) => {
+    const problem = hostPatternProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }).optional(),
   /** Path prefix, e.g. /shop. Matched on segment boundaries: /app never matches /apple. */
   prefix: z.string()
     .regex(/^\/([A-Za-z0-9._~!$&'()*+,;=:@-]+(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*)?$/, 'must start with "/", have no trailing "/", empty segments, or characters that need percent-encoding')
     .refine((p) => !p.split('/').some((s) => s === '.' || s === '..'), 'cannot contain "." or ".." segments')
-    .refine((p) => p !== '/_gateway' && !p.startsWith('/_gateway/'), '/_gateway is reserved for the gateway\'s own endpoints'),
+    .refine((p) => p !== '/_gateway' && !p.startsWith('/_gateway/'), '/_gateway is reserved for the gateway\'s own endpoints')
+    .optional(),
   upstream: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
   /** Remove the prefix before forwarding (/shop/cart → /cart). */
   stripPrefix: booleanish.default(true),
@@ -93,7 +103,9 @@ export const mountSchema = z.strictObject({
    * Only a cookie signed with one of session.secrets is relayed; anything else is dropped.
    */
   setsSessionCookie: booleanish.default(false),
-});
+}).superRefine((mount, ctx) => {
+  if (mount.prefix === undefined && mount.host === undefined) ctx.addIssue({ code: 'custom', path: ['prefix'], message: 'is required (or give a host)' });
+}).transform((mount) => ({ ...mount, prefix: mount.prefix ?? '/' }));
 
 const signingKeySchema = z.strictObject({
   id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'use letters, digits, ".", "_" or "-", up to 64 characters'),
@@ -113,7 +125,25 @@ export const configSchema = z.strictObject({
     requestTimeout: duration.prefault(D.DEFAULT_REQUEST_TIMEOUT),
     maxHeaderBytes: z.number().int().min(1024).max(1_048_576).default(D.DEFAULT_MAX_HEADER_BYTES),
     shutdownGrace: duration.prefault(D.DEFAULT_SHUTDOWN_GRACE),
+    /** Gateway processes sharing the port (node:cluster); "auto": one per core available. */
+    workers: z.union([
+      z.literal('auto'),
+      z.number(),
+      z.string().regex(/^\d+$/).transform(Number),
+    ], { error: 'expected a number of processes or "auto"' })
+      .pipe(z.union([z.literal('auto'), z.number().int().min(1, 'at least 1').max(D.MAX_WORKERS, `at most ${D.MAX_WORKERS}`)]))
+      .default(D.DEFAULT_WORKERS),
   }).prefault({}),
+  /**
+   * Absent: health, readiness and metrics are on the traffic listener (a first run needs
+   * nothing more). Present: they are served here only, and the traffic port keeps the JWKS.
+   */
+  admin: z.strictObject({
+    listen: z.strictObject({
+      host: z.string().min(1).default(D.DEFAULT_ADMIN_HOST),
+      port,
+    }),
+  }).optional(),
   session: z.strictObject({
     /** Cookie secrets, newest first: the first signs, all verify (rotation). */
     secrets: z.array(secret('a cookie secret')).min(1, 'give at least one secret'),
@@ -142,6 +172,27 @@ export const configSchema = z.strictObject({
       /** Sentinel master name. */
       name: z.string().min(1).optional(),
       cluster: z.array(redisNode).min(1).optional(),
+      /** ACL user of the data nodes (standalone, Sentinel master and replicas, every Cluster node). */
+      username: z.string().min(1).optional(),
+      /** Their password; better `${REDIS_PASSWORD}` or passwordFile than inline. */
+      password: z.string().min(1).optional(),
+      /** A file holding the password (a Docker or Kubernetes secret); one trailing newline is ignored. */
+      passwordFile: z.string().min(1).optional(),
+      /** The sentinels' own ACL user and password, apart from the master's. */
+      sentinelUsername: z.string().min(1).optional(),
+      sentinelPassword: z.string().min(1).optional(),
+      sentinelPasswordFile: z.string().min(1).optional(),
+      /**
+       * TLS for every connection to Redis (sentinels included). A `rediss://` URL alone
+       * means TLS checked against the system's CAs; this section adds a private CA, a
+       * client certificate (for `tls-auth-clients yes`) and the name to check.
+       */
+      tls: z.strictObject({
+        caFile: z.string().min(1).optional(),
+        certFile: z.string().min(1).optional(),
+        keyFile: z.string().min(1).optional(),
+        serverName: z.string().min(1).optional(),
+      }).optional(),
       /**
        * ioredis auto-pipelining. Off: the store already sends the session reads of one event-loop
        * turn in one write, and with it on the benchmark's session row was slower (0.60x vs 0.73x
@@ -163,6 +214,17 @@ export const configSchema = z.strictObject({
   logging: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default(D.DEFAULT_LOG_LEVEL),
   }).prefault({}),
+  /**
+   * OpenTelemetry tracing. Absent: on only if OTEL_EXPORTER_OTLP_ENDPOINT (or
+   * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) is set; off otherwise, at no cost.
+   */
+  tracing: z.strictObject({
+    /** OTLP/HTTP base URL, e.g. http://collector:4318 (spans go to /v1/traces). */
+    endpoint: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }).optional(),
+    serviceName: z.string().min(1).default(D.DEFAULT_TRACING_SERVICE_NAME),
+    /** Share of new traces recorded, 0 to 1; a client's sampled flag is followed either way. */
+    sampleRatio: z.number().min(0).max(1).default(1),
+  }).optional(),
   /** Trust X-Forwarded-Proto/-For from the hop in front (a TLS-terminating load balancer). */
   trustProxy: booleanish.default(false),
 });

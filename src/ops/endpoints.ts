@@ -33,9 +33,23 @@ function json(res: ServerResponse, status: number, value: unknown): void {
   res.end(body);
 }
 
-export function createEndpoints(deps: EndpointDeps) {
+/** The endpoints an admin listener serves, away from the traffic port. */
+export const ADMIN_ENDPOINTS: ReadonlySet<string> = new Set(['/_gateway/healthz', '/_gateway/readyz', '/_gateway/metrics']);
+/** Every endpoint: the traffic port's set when there is no admin listener. */
+export const ALL_ENDPOINTS: ReadonlySet<string> = new Set([...ADMIN_ENDPOINTS, '/_gateway/jwks.json']);
+/** The traffic port's set beside an admin listener: the JWKS stays public for backends. */
+export const PUBLIC_ENDPOINTS: ReadonlySet<string> = new Set(['/_gateway/jwks.json']);
+
+/**
+ * @param serves which endpoints this listener answers; the others get a 404 that says
+ *   where they are (`elsewhere`), so an operator probing the wrong port is not left guessing.
+ */
+export function createEndpoints(deps: EndpointDeps, serves: ReadonlySet<string> = ALL_ENDPOINTS, elsewhere = 'the admin listener (admin.listen)') {
   return async function serveGatewayEndpoint(req: IncomingMessage, res: ServerResponse, path: string): Promise<void> {
     answeredByGateway.add(res);
+    if (!serves.has(path)) {
+      return json(res, 404, { error: ALL_ENDPOINTS.has(path) ? `${path} is served on ${elsewhere}` : 'unknown gateway endpoint' });
+    }
     if (req.method !== 'GET' && req.method !== 'HEAD') return json(res, 405, { error: 'method not allowed' });
     switch (path) {
       case '/_gateway/healthz':
@@ -45,7 +59,14 @@ export function createEndpoints(deps: EndpointDeps) {
         return json(res, ready ? 200 : 503, { status: ready ? 'ready' : 'not ready', checks });
       }
       case '/_gateway/metrics': {
-        const { contentType, body } = await deps.metricsText();
+        let text;
+        try {
+          text = await deps.metricsText();
+        } catch (error) {
+          // With workers, gathering can fail (a worker just died): say so, do not serve a part.
+          return json(res, 503, { error: (error as Error).message });
+        }
+        const { contentType, body } = text;
         res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-store' });
         return void res.end(body);
       }

@@ -14,6 +14,8 @@ export interface RequestFacts {
   mount: string | undefined;
   requestId: string;
   startedAt: number;
+  /** The OpenTelemetry trace id, when the request was traced. */
+  traceId?: string;
 }
 
 /**
@@ -45,7 +47,8 @@ export function createAccounting(metrics: Metrics, logger: Logger, closed: (req:
       const level = own ? 'debug' : 'info';
       if (!logger.isLevelEnabled(level)) return;
       const ms = Math.round((performance.now() - Math.min(startedAt, facts.startedAt)) * 10) / 10;
-      logger[level]({ requestId: facts.requestId, method: req.method, mount, status, ms }, 'request');
+      if (facts.traceId === undefined) logger[level]({ requestId: facts.requestId, method: req.method, mount, status, ms }, 'request');
+      else logger[level]({ requestId: facts.requestId, traceId: facts.traceId, method: req.method, mount, status, ms }, 'request');
     });
   }
 

@@ -9,7 +9,7 @@ import type { FrozenConfig } from '../config/load.ts';
 
 /** Settings read once at start-up: a reload cannot change them. */
 export const RESTART_ONLY_SETTINGS = [
-  'listen.host', 'listen.port', 'listen.headersTimeout', 'listen.requestTimeout', 'listen.maxHeaderBytes', 'store',
+  'listen.host', 'listen.port', 'listen.workers', 'listen.headersTimeout', 'listen.requestTimeout', 'listen.maxHeaderBytes', 'admin', 'store', 'tracing',
 ] as const;
 
 export interface ReloadSummary {
@@ -62,7 +62,7 @@ export function withoutCredentials(url: string): string {
   }
 }
 
-/** `/shop→http://127.0.0.1:3001`, one per mount, credentials removed. */
+/** `/shop→http://127.0.0.1:3001` (`shop.example.com/→…` with a host), one per mount, credentials removed. */
 export function mountRoutes(config: FrozenConfig): string[] {
-  return config.mounts.map((m) => `${m.prefix}→${withoutCredentials(m.upstream)}`);
+  return config.mounts.map((m) => `${m.host ?? ''}${m.prefix}→${withoutCredentials(m.upstream)}`);
 }

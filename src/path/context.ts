@@ -6,6 +6,7 @@ import { randomFillSync } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.ts';
+import type { RequestTrace, Tracing } from '../ops/tracing.ts';
 import type { RuntimeMount } from '../runtime.ts';
 import { clearedCookie, type CookieReading, type CookieSettings } from '../session/cookie.ts';
 import type { Deadlines } from '../session/record.ts';
@@ -15,7 +16,7 @@ import type { Lease } from '../session/session-lock.ts';
 /** Everything a request needs from the (reloadable) configuration. */
 export interface PathState {
   /** The mount for a normalised path (runtime.ts). */
-  readonly matchMount: (path: string) => RuntimeMount | undefined;
+  readonly matchMount: (path: string, hostHeader?: string) => RuntimeMount | undefined;
   readonly sessions: SessionManager;
   readonly cookie: CookieSettings;
   /** Verifies the session cookie (cached per Cookie header). */
@@ -29,6 +30,8 @@ export interface PathState {
   readonly maxTokenBytes: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** OpenTelemetry, or null when tracing is off (then nothing else of it runs). */
+  readonly tracing: Tracing | null;
 }
 
 export interface RequestContext {
@@ -50,6 +53,10 @@ export interface RequestContext {
   upstreamStartedAt: number;
   /** The session's lease on a locked mount (mounts[].lock), from step 2 until the response is stored or closes. */
   lease: Lease | null;
+  /** The request's spans; null when tracing is off. */
+  trace: RequestTrace | null;
+  /** For the server span, set only when traced: none, hit, miss, unavailable. */
+  sessionOutcome: string;
 }
 
 // 16 random bytes per request, drawn from a pooled buffer: one getrandom call per 256 requests.
@@ -92,7 +99,7 @@ type WithContext = IncomingMessage & { [CONTEXT]?: RequestContext };
 export function newContext(req: IncomingMessage, state: PathState, mount: RuntimeMount, url: string, upstreamHeaders: string[], startedAt: number): RequestContext {
   const ctx: RequestContext = {
     state, mount, requestId: requestIdOf(req), startedAt, secure: isSecure(req, state.trustProxy), url, upstreamHeaders,
-    loaded: null, rid: newRequestNonce(), cookies: [], upstreamStartedAt: startedAt, lease: null,
+    loaded: null, rid: newRequestNonce(), cookies: [], upstreamStartedAt: startedAt, lease: null, trace: null, sessionOutcome: 'none',
   };
   (req as WithContext)[CONTEXT] = ctx;
   return ctx;

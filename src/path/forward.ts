@@ -5,11 +5,12 @@
  * both ways. A client that goes away aborts the upstream exchange; an upstream failure
  * becomes the registered error for it, or a closed connection once the head is out.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { sendError, type GatewayErrorCode } from '../errors.ts';
-import { filterResponseHeaders, type ResponseHeaders } from '../proxy/headers.ts';
+import { filterResponseHeaders, withTraceContext, type ResponseHeaders } from '../proxy/headers.ts';
 import type { Exchange, ExchangeHooks, FailureKind } from '../proxy/upstream.ts';
 import { ZERO_LENGTH_MARKER } from '../proxy/wire.ts';
+import type { StepSpan } from '../ops/tracing.ts';
 import type { RequestContext } from './context.ts';
 import { requestBody, type RequestBody } from './request-body.ts';
 import type { ResponseSink } from './respond.ts';
@@ -49,6 +50,8 @@ export class ResponseRelay implements ExchangeHooks, ResponseSink {
   readonly res: ServerResponse;
   readonly #onHead: ResponseHeadHandler;
   exchange: Exchange | null = null;
+  /** The upstream exchange's span, when traced. */
+  span: StepSpan | undefined;
   #headWritten = false;
   /** Body that arrived before the head went out (the exchange is paused meanwhile). */
   #early: Buffer[] = [];
@@ -108,12 +111,14 @@ export class ResponseRelay implements ExchangeHooks, ResponseSink {
   }
 
   end(): void {
+    this.span?.end();
     if (this.#headWritten) this.res.end();
     else this.#ended = true;
   }
 
   fail(kind: FailureKind, error: Error, afterHead: boolean): void {
     const code = upstreamFailed(this.ctx, kind, error);
+    this.span?.end(error);
     // Once the head is out there is no second status to send: close, so the client sees a truncated answer, not a hang.
     if (afterHead || this.res.headersSent) this.res.destroy();
     else sendUpstreamError(this.res, code);
@@ -125,13 +130,22 @@ function send(ctx: RequestContext, req: IncomingMessage, relay: ResponseRelay, b
   if (res.destroyed) return;
   ctx.upstreamStartedAt = performance.now();
   const method = req.method ?? 'GET';
-  const headers = ctx.upstreamHeaders;
+  let headers = ctx.upstreamHeaders;
+  // The backend gets the upstream span's traceparent, in place of the client's.
+  if (ctx.trace !== null) {
+    const carrier: IncomingHttpHeaders = {};
+    relay.span = ctx.trace.startUpstream(carrier, { 'sgw.mount': ctx.mount.name, 'http.request.method': method });
+    headers = withTraceContext(headers, carrier);
+  }
   if (body === null && req.headers['content-length'] === '0' && !SENDS_ZERO_LENGTH.has(method)) headers.push(ZERO_LENGTH_MARKER, '1');
   const exchange = ctx.mount.upstream.send({ method, path: ctx.url, headers, body, upgrade: null }, relay);
   relay.exchange = exchange;
   // The client went away before the answer was complete: the upstream exchange is given up.
   res.once('close', () => {
-    if (!res.writableFinished) exchange.abort();
+    if (!res.writableFinished) {
+      relay.span?.end('client went away');
+      exchange.abort();
+    }
   });
 }
 

@@ -78,11 +78,20 @@ function withSignedSession(ctx: RequestContext, req: IncomingMessage, next: () =
     sign(ctx);
     return next();
   }
+  const span = ctx.trace?.step('session.load', { 'sgw.mount': ctx.mount.name });
   loadSession(ctx, cookie, lockSignal !== undefined, lockSignal).then(() => {
+    if (span) {
+      span.end();
+      ctx.sessionOutcome = ctx.loaded ? 'hit' : 'miss';
+    }
     // 3. sign
     sign(ctx);
     next();
   }, (error: unknown) => {
+    if (span) {
+      span.end(error);
+      ctx.sessionOutcome = error instanceof SessionLockedError ? 'locked' : 'unavailable';
+    }
     if (error instanceof SessionLockedError) {
       if (!error.clientGone) ctx.state.logger.warn({ event: 'session_lock_timeout', mount: ctx.mount.name, requestId: ctx.requestId }, 'session lock not free in time; answered 503');
       return refuse('SGW_ERR_SESSION_LOCKED', { 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) });
@@ -104,13 +113,16 @@ function onResponseHead(ctx: RequestContext, sink: ResponseSink, status: number,
     return respond(ctx, sink, status, statusText, head); // 6.
   }
   sink.pause();
+  const span = ctx.trace?.step('session.write', { 'sgw.mount': ctx.mount.name });
   applyWriteBack(ctx, head.writeBack, head.writeBackProblem).then((refusal) => {
+    span?.end(refusal ?? undefined);
     // The response is stored (or refused): the session's next request may go.
     releaseLease(ctx);
     // 6. respond, unless the write-back could not be stored
     if (refusal === null) respond(ctx, sink, status, statusText, head);
     else sink.withhold(refusal, ctx.cookies);
   }, (error: unknown) => {
+    span?.end(error);
     ctx.state.logger.error({ event: 'respond_failed', err: (error as Error).stack, requestId: ctx.requestId }, 'failed while applying a write-back');
     sink.withhold('SGW_ERR_UPSTREAM_FAILED');
   });

@@ -25,7 +25,7 @@ export function matchMount(req: IncomingMessage, state: PathState, shuttingDown:
   const own = gatewayPathOf(target.path);
   if (own !== null) return upgrade ? { kind: 'refuse', code: 'SGW_ERR_NO_MOUNT' } : { kind: 'own', path: own };
   if (shuttingDown) return { kind: 'refuse', code: 'SGW_ERR_SHUTTING_DOWN' };
-  const mount = state.matchMount(target.path);
+  const mount = state.matchMount(target.path, req.headers.host);
   if (!mount) return { kind: 'refuse', code: 'SGW_ERR_NO_MOUNT' };
   if (upgrade && !mount.config.websocket) return { kind: 'refuse', code: 'SGW_ERR_WEBSOCKET_DISABLED' };
 
@@ -38,5 +38,8 @@ export function matchMount(req: IncomingMessage, state: PathState, shuttingDown:
     encrypted: (req.socket as { encrypted?: boolean }).encrypted === true,
   });
   if (owned > 0) state.metrics.strippedHeaders.inc(owned);
-  return { kind: 'forward', ctx: newContext(req, state, mount, upstreamPath(mount, target.path) + target.query, list, startedAt) };
+  const ctx = newContext(req, state, mount, upstreamPath(mount, target.path) + target.query, list, startedAt);
+  // Upgrades are not traced: a WebSocket's life is not a request's span.
+  if (state.tracing !== null && !upgrade) ctx.trace = state.tracing.startRequest(req.method ?? 'GET', req.headers);
+  return { kind: 'forward', ctx };
 }

@@ -5,6 +5,7 @@
 import type { Logger } from 'pino';
 import type { FrozenConfig } from '../config/load.ts';
 import type { Metrics } from '../ops/metrics.ts';
+import type { Tracing } from '../ops/tracing.ts';
 import type { Runtime } from '../runtime.ts';
 import { createCookieReader, createCookieWriter, createSetCookieVerifier } from '../session/cookie.ts';
 import { SessionManager } from '../session/sessions.ts';
@@ -17,6 +18,8 @@ export interface PathDependencies {
   readonly metrics: Metrics;
   /** Clock in epoch ms (tests). */
   readonly now?: (() => number) | undefined;
+  /** Built once per process (tracing is not reloadable); null when off. */
+  readonly tracing?: Tracing | null | undefined;
 }
 
 export function buildPathState(config: FrozenConfig, runtime: Runtime, deps: PathDependencies): PathState {
@@ -43,5 +46,6 @@ export function buildPathState(config: FrozenConfig, runtime: Runtime, deps: Pat
     maxTokenBytes: config.signing.maxTokenBytes,
     logger: deps.logger,
     metrics: deps.metrics,
+    tracing: deps.tracing ?? null,
   };
 }

@@ -195,3 +195,22 @@ export function filterResponseHeaders(raw: readonly (Buffer | string)[], session
   const writeBackProblem = count > 1 || variants ? writeBackHeaderProblem(count, variants ?? []) : undefined;
   return { headers, hasRequestId, writeBack, writeBackProblem, droppedSessionCookies, acceptedSessionCookies };
 }
+
+const TRACE_CONTEXT = new Set(['traceparent', 'tracestate']);
+
+/**
+ * The upstream request's headers with the client's W3C trace context replaced by the
+ * gateway's (`carrier`, as the propagator wrote it): the backend's parent is the
+ * gateway's upstream span, not the client's.
+ */
+export function withTraceContext(list: readonly string[], carrier: IncomingHttpHeaders): string[] {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    if (!TRACE_CONTEXT.has(list[i]!)) out.push(list[i]!, list[i + 1]!);
+  }
+  for (const name in carrier) {
+    const value = carrier[name];
+    if (typeof value === 'string') out.push(name, value);
+  }
+  return out;
+}

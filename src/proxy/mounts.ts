@@ -2,6 +2,7 @@
  * The mount table and path normalisation. Built once at start-up (and on reload).
  */
 import type { MountConfig } from '../config/schema.ts';
+import { compileHostPattern, requestHost } from './hosts.ts';
 
 export interface Mount {
   readonly name: string;
@@ -9,17 +10,35 @@ export interface Mount {
   readonly config: MountConfig;
 }
 
+function prefixMatches(prefix: string, path: string): boolean {
+  if (prefix === '/') return true;
+  return path.startsWith(prefix) && (path.length === prefix.length || path.charCodeAt(prefix.length) === 47 /* / */);
+}
+
 /**
- * Longest prefix first, so /shop/admin wins over /shop for /shop/admin/x; prefixes
- * match on segment boundaries only, so /app never serves /apple.
+ * The mount for a request's path (and Host header): the most specific that covers both,
+ * as docs/CONFIGURATION.md ("Which mount serves a request") states: the host first (an
+ * exact name over any wildcard, a longer wildcard over a shorter, any host over none),
+ * then the longest prefix (/shop/admin over /shop for /shop/admin/x). Sorting by that
+ * order once makes the first mount that matches the answer. Prefixes match on segment
+ * boundaries only, so /app never serves /apple. Without host mounts the Host header is
+ * never read.
  */
-export function createMountTable<M extends Mount>(mounts: readonly M[]): (path: string) => M | undefined {
-  const sorted = [...mounts].sort((a, b) => b.prefix.length - a.prefix.length);
-  return function matchMount(path: string): M | undefined {
-    for (const mount of sorted) {
-      const p = mount.prefix;
-      if (p === '/') return mount;
-      if (path.startsWith(p) && (path.length === p.length || path.charCodeAt(p.length) === 47 /* / */)) return mount;
+export function createMountTable<M extends Mount>(mounts: readonly M[]): (path: string, hostHeader?: string) => M | undefined {
+  const entries = mounts.map((mount) => ({ mount, host: mount.config.host ? compileHostPattern(mount.config.host) : null }))
+    .sort((a, b) => (b.host?.rank ?? 0) - (a.host?.rank ?? 0) || b.mount.prefix.length - a.mount.prefix.length);
+  if (entries.every((e) => e.host === null)) {
+    const sorted = entries.map((e) => e.mount);
+    return function matchMount(path: string): M | undefined {
+      for (const mount of sorted) if (prefixMatches(mount.prefix, path)) return mount;
+      return undefined;
+    };
+  }
+  return function matchMountByHost(path: string, hostHeader?: string): M | undefined {
+    const host = requestHost(hostHeader);
+    for (const { mount, host: pattern } of entries) {
+      if (pattern !== null && (host === null || !pattern.matches(host))) continue;
+      if (prefixMatches(mount.prefix, path)) return mount;
     }
     return undefined;
   };

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { FrozenConfig } from '../config/load.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { MemorySessionStore } from './memory-store.ts';
+import { connectionFromConfig } from './redis-client.ts';
 import { RedisSessionStore } from './redis-store.ts';
 import type { SessionStore } from './store.ts';
 
@@ -21,10 +22,7 @@ export function createStore(config: FrozenConfig, logger: Logger, metrics: Metri
   }
   let wasReady = false;
   return new RedisSessionStore({
-    url: redis.url || undefined,
-    sentinels: redis.sentinels,
-    name: redis.name,
-    cluster: redis.cluster,
+    connection: connectionFromConfig(redis),
     prefix: redis.prefix,
     autoPipelining: redis.autoPipelining,
     onEvent: (event, detail) => {

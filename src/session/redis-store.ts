@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
+import { createRedisClient, type RedisConnection } from './redis-client.ts';
 import type { CasResult, MoveResult, SessionStore, StoredSession } from './store.ts';
 import { StoreUnavailableError, type LeaseResult } from './store.ts';
 import { ACQUIRE_LEASE, CAS_SET_FENCED, RELEASE_LEASE } from './redis-lease-scripts.ts';
@@ -71,10 +72,8 @@ type ScriptClient = (Redis | Cluster) & {
 };
 
 export interface RedisStoreOptions {
-  url?: string | undefined;
-  sentinels?: ReadonlyArray<{ host: string; port: number }> | undefined;
-  name?: string | undefined;
-  cluster?: ReadonlyArray<{ host: string; port: number }> | undefined;
+  /** Where Redis is and how to reach it (redis-client.ts builds the client). */
+  connection: RedisConnection;
   prefix: string;
   autoPipelining?: boolean;
   /**
@@ -147,18 +146,11 @@ export class RedisSessionStore implements SessionStore {
       enableAutoPipelining: options.autoPipelining ?? false,
       lazyConnect: false,
     };
-    if (options.cluster) {
-      this.client = new Cluster(options.cluster.map((n) => ({ host: n.host, port: n.port })), {
-        redisOptions: common,
-        enableOfflineQueue: false,
-        enableAutoPipelining: options.autoPipelining ?? false,
-        clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
-      }) as ScriptClient;
-    } else if (options.sentinels) {
-      this.client = new Redis({ ...common, sentinels: options.sentinels.map((n) => ({ host: n.host, port: n.port })), name: options.name! }) as ScriptClient;
-    } else {
-      this.client = new Redis(options.url!, common) as ScriptClient;
-    }
+    this.client = createRedisClient(options.connection, {
+      common,
+      autoPipelining: options.autoPipelining ?? false,
+      clusterRetryStrategy: (times) => Math.min(100 * times, 2000),
+    }) as ScriptClient;
     this.client.defineCommand('casSet', { numberOfKeys: 1, lua: CAS_SET });
     this.client.defineCommand('casDel', { numberOfKeys: 1, lua: CAS_DEL });
     this.client.defineCommand('moveSession', { numberOfKeys: 3, lua: MOVE });

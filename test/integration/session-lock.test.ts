@@ -37,7 +37,7 @@ function replicas(kind: 'redis' | 'memory'): [SessionManager, SessionManager] {
     return [manager(store), manager(store)];
   }
   const prefix = `sess:l${randomBytes(4).toString('hex')}:`;
-  const stores = [new RedisSessionStore({ url: inject('redisUrl'), prefix }), new RedisSessionStore({ url: inject('redisUrl'), prefix })];
+  const stores = [new RedisSessionStore({ connection: { url: inject('redisUrl') }, prefix }), new RedisSessionStore({ connection: { url: inject('redisUrl') }, prefix })];
   opened.push(...stores);
   return [manager(stores[0]!), manager(stores[1]!)];
 }

@@ -10,7 +10,7 @@ import { RedisSessionStore } from '../../src/session/redis-store.ts';
 import type { SessionStore } from '../../src/session/store.ts';
 
 const stores: Array<[string, () => SessionStore]> = [
-  ['redis', () => new RedisSessionStore({ url: inject('redisUrl'), prefix: `sess:c${randomBytes(4).toString('hex')}:` })],
+  ['redis', () => new RedisSessionStore({ connection: { url: inject('redisUrl') }, prefix: `sess:c${randomBytes(4).toString('hex')}:` })],
   ['memory', () => new MemorySessionStore(100)],
 ];
 
@@ -183,7 +183,7 @@ describe.each(stores)('%s store contract', (_kind, make) => {
 describe('redis store: the user index does not grow forever', () => {
   it('drops ids whose sessions have ended whenever a session is added', async () => {
     const prefix = `sess:p${randomBytes(4).toString('hex')}:`;
-    const store = new RedisSessionStore({ url: inject('redisUrl'), prefix });
+    const store = new RedisSessionStore({ connection: { url: inject('redisUrl') }, prefix });
     opened.push(store);
     const user = `u-${randomBytes(6).toString('hex')}`;
     for (let i = 0; i < 50; i++) await store.indexUser(user, `short-${i}`, 100);

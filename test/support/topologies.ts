@@ -41,18 +41,18 @@ const registry: { children: Set<ChildProcess>; tempDirs: Set<string> } =
     return created;
   })());
 
-function tempDir(kind: string): string {
+export function tempDir(kind: string): string {
   const dir = mkdtempSync(join(tmpdir(), `sgw-${kind}-`));
   registry.tempDirs.add(dir);
   return dir;
 }
 
-function removeDir(dir: string): void {
+export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
   registry.tempDirs.delete(dir);
 }
 
-function track(child: ChildProcess): ChildProcess {
+export function track(child: ChildProcess): ChildProcess {
   registry.children.add(child);
   child.once('exit', () => registry.children.delete(child));
   return child;
@@ -81,7 +81,7 @@ export function requireRedisTools(): void {
 /** Thrown by a probe when waiting longer cannot help (the process died). */
 class GiveUp extends Error {}
 
-async function waitFor<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+export async function waitFor<T>(what: string, deadlineMs: number, probe: () => Promise<T | undefined>): Promise<T> {
   const end = Date.now() + deadlineMs;
   let last: unknown;
   for (;;) {
@@ -265,17 +265,17 @@ const parseLogLine = (line: string): Record<string, any> => {
   try { return JSON.parse(line); } catch { return { raw: line }; }
 };
 // The Node running the tests (npm test: the pinned one; .ci/run: each supported major).
-const GATEWAY_NODE = process.execPath;
+export const GATEWAY_NODE = process.execPath;
 
 /**
  * Runs the real CLI with `config` (a plain object, written as YAML to a temp file) and
  * resolves once it logs `listening`. Use listen.port 0: the port is read from that log line.
  */
-export async function startGatewayProcess(config: Record<string, any>, options: { startTimeoutMs?: number } = {}): Promise<GatewayProcess> {
+export async function startGatewayProcess(config: Record<string, any>, options: { startTimeoutMs?: number; env?: Record<string, string> } = {}): Promise<GatewayProcess> {
   const dir = tempDir('gateway');
   const file = join(dir, 'gateway.yaml');
   writeFileSync(file, stringify(config));
-  const child = track(spawn(GATEWAY_NODE, [...GATEWAY_NODE_FLAGS, 'src/main.ts', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '' } }));
+  const child = track(spawn(GATEWAY_NODE, [...GATEWAY_NODE_FLAGS, 'src/main.ts', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH ?? '', ...options.env } }));
   const logs: Array<Record<string, any>> = [];
   const keep = (line: string) => {
     logs.push(parseLogLine(line));

@@ -4,18 +4,22 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { configSchema } from '../../../src/config/schema.ts';
 
-/** Dotted paths of every leaf setting; arrays of objects appear as `name[].field`. */
-function leaves(schema: z.ZodType, path: string): string[] {
+/** The schema under optional/default/prefault/nullable wrappers and transforms (a pipe's input side). */
+function unwrap(schema: z.ZodType): any {
   let s: any = schema;
   for (;;) {
     const def = s._zod.def;
     if (['optional', 'default', 'prefault', 'nullable'].includes(def.type)) s = def.innerType;
     else if (def.type === 'pipe') s = def.in;
-    else break;
+    else return s;
   }
-  const def = s._zod.def;
+}
+
+/** Dotted paths of every leaf setting; arrays of objects appear as `name[].field`. */
+function leaves(schema: z.ZodType, path: string): string[] {
+  const def = unwrap(schema)._zod.def;
   if (def.type === 'object') return Object.entries(def.shape).flatMap(([k, v]) => leaves(v as z.ZodType, path ? `${path}.${k}` : k));
-  if (def.type === 'array' && def.element._zod.def.type === 'object') return leaves(def.element, `${path}[]`);
+  if (def.type === 'array' && unwrap(def.element)._zod.def.type === 'object') return leaves(def.element, `${path}[]`);
   return [path];
 }
 
