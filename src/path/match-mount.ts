@@ -36,6 +36,7 @@ export function matchMount(req: IncomingMessage, state: PathState, shuttingDown:
     sessionCookie: mount.config.forwardSessionCookie ? null : state.cookie.name,
     clientAddress: req.socket.remoteAddress,
     encrypted: (req.socket as { encrypted?: boolean }).encrypted === true,
+    strippedPrefix: mount.config.stripPrefix && mount.prefix !== '/' ? mount.prefix : null,
   });
   if (owned > 0) state.metrics.strippedHeaders.inc(owned);
   const ctx = newContext(req, state, mount, upstreamPath(mount, target.path) + target.query, list, startedAt);

@@ -30,10 +30,12 @@ export interface RequestHeaderOptions {
   readonly sessionCookie: string | null;
   readonly clientAddress: string | undefined;
   readonly encrypted: boolean;
+  /** The path prefix the gateway removed (a stripPrefix mount), sent as X-Forwarded-Prefix; null when none was. */
+  readonly strippedPrefix: string | null;
 }
 
 /** Removed from every forwarded request besides hop-by-hop and owned ones; the gateway sets its own. */
-const UNTRUSTED_FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'forwarded']);
+const UNTRUSTED_FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-forwarded-port', 'x-forwarded-prefix', 'forwarded']);
 
 /** Names a client listed in Connection (hop-by-hop by its word), minus what must never go that way. */
 function connectionNamed(connection: string | undefined, upgrade: boolean): Set<string> | null {
@@ -66,6 +68,7 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, options: Re
   let forwardedFor: string | undefined;
   let forwardedProto: string | undefined;
   let forwardedHost: string | undefined;
+  let forwardedPrefix: string | undefined;
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || NOT_FORWARDED.has(name) || name === 'x-request-id' || named?.has(name)) continue;
@@ -78,6 +81,7 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, options: Re
       if (name === 'x-forwarded-for') forwardedFor = String(value);
       else if (name === 'x-forwarded-proto') forwardedProto = String(value);
       else if (name === 'x-forwarded-host') forwardedHost = String(value);
+      else if (name === 'x-forwarded-prefix') forwardedPrefix = String(value);
       else list.push(name, String(value));
       continue;
     }
@@ -94,7 +98,22 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders, options: Re
     'x-forwarded-proto', appended(forwardedProto, options.encrypted ? 'https' : 'http'),
     'x-forwarded-host', forwardedHost || (headers.host ?? ''),
   );
+  const prefix = forwardedPrefixOf(forwardedPrefix, options.strippedPrefix);
+  if (prefix !== undefined) list.push('x-forwarded-prefix', prefix);
   return { list, owned };
+}
+
+/**
+ * X-Forwarded-Prefix for the backend: the public path in front of what it sees, so it can
+ * build its own URLs (a redirect to `/` would leave the mount). A trusted hop's prefix
+ * comes first (it mounted the gateway under a path of its own); an untrusted client's
+ * never reaches here. Without a stripped prefix, a trusted hop's value is passed on as is.
+ * @example forwardedPrefixOf('/apps', '/shop') // '/apps/shop'
+ */
+export function forwardedPrefixOf(trusted: string | undefined, stripped: string | null): string | undefined {
+  const outer = trusted?.split(',')[0]!.trim().replace(/\/+$/, '');
+  if (stripped === null) return outer || undefined;
+  return `${outer ?? ''}${stripped.replace(/\/+$/, '')}`;
 }
 
 /**

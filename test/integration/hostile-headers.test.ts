@@ -118,6 +118,11 @@ describe('client → backend: forged gateway headers never arrive', () => {
     expect(received.headers['x-forwarded-host']).toBe('127.0.0.1');
     expect(received.headers.forwarded).toBeUndefined();
   });
+
+  it('X-Forwarded-Prefix is the stripped prefix of the mount, whatever the client sent (a planted one could make a backend redirect anywhere)', async () => {
+    expect((await forwardedWith([])).headers['x-forwarded-prefix']).toBe('/shop');
+    expect((await forwardedWith(['X-Forwarded-Prefix', '//evil.example'])).headers['x-forwarded-prefix']).toBe('/shop');
+  });
 });
 
 function rawUpgrade(path: string, extra: string): Promise<string> {

@@ -1,4 +1,5 @@
 /** store.redis connection settings: each wrong combination named by its field, no secret echoed. */
+import { testSecret } from '../../support/secrets.ts';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,8 +9,8 @@ import { ConfigError, parseConfig } from '../../../src/config/load.ts';
 import { connectionFromConfig } from '../../../src/session/redis-client.ts';
 
 const withRedis = (redis: Record<string, unknown>) => ({
-  session: { secrets: ['0123456789abcdef0123'] },
-  signing: { keys: [{ id: 'k1', secret: 'fedcba9876543210fedcba' }] },
+  session: { secrets: [testSecret('cookie')] },
+  signing: { keys: [{ id: 'k1', secret: testSecret('signing') }] },
   mounts: [{ name: 'shop', prefix: '/shop', upstream: 'http://127.0.0.1:3001' }],
   store: { redis },
 });

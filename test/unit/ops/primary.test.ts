@@ -1,4 +1,5 @@
 /** The primary's pure decisions: how many workers, and how long to wait before replacing one. */
+import { testSecret } from '../../support/secrets.ts';
 import { describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
 import { stringify } from 'yaml';
@@ -8,9 +9,9 @@ import { encodeWorkerPorts, workerPorts } from '../../../src/ops/worker-link.ts'
 
 const config = (workers: unknown) => parseConfig(stringify({
   listen: { workers },
-  session: { secrets: ['0123456789abcdef0123'] },
+  session: { secrets: [testSecret('cookie')] },
   store: { redis: { url: 'redis://127.0.0.1:6379' } },
-  signing: { keys: [{ id: 'k1', secret: 'fedcba9876543210fedcba' }] },
+  signing: { keys: [{ id: 'k1', secret: testSecret('signing') }] },
   mounts: [{ name: 'shop', prefix: '/shop', upstream: 'http://127.0.0.1:3001' }],
 }), 'test.yaml', {});
 
@@ -27,8 +28,8 @@ describe('workerCount', () => {
 
   it('more than one worker without Redis is refused', () => {
     expect(() => parseConfig(stringify({
-      listen: { workers: 2 }, session: { secrets: ['0123456789abcdef0123'] },
-      signing: { keys: [{ id: 'k1', secret: 'fedcba9876543210fedcba' }] },
+      listen: { workers: 2 }, session: { secrets: [testSecret('cookie')] },
+      signing: { keys: [{ id: 'k1', secret: testSecret('signing') }] },
       mounts: [{ name: 'shop', prefix: '/shop', upstream: 'http://127.0.0.1:3001' }],
     }), 'test.yaml', {})).toThrow(/listen\.workers: more than one worker needs store\.redis/);
   });

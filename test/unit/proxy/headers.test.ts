@@ -1,7 +1,7 @@
 /** The pure header steps of src/proxy/headers.ts, called with plain values: both directions, and the one response-header filter. */
 import { describe, expect, it } from 'vitest';
 import { isWriteHeaderVariant, writeBackHeaderProblem } from '#protocol';
-import { filterResponseHeaders, upstreamRequestHeaders, withoutSessionCookie } from '../../../src/proxy/headers.ts';
+import { filterResponseHeaders, forwardedPrefixOf, upstreamRequestHeaders, withoutSessionCookie, withTraceContext } from '../../../src/proxy/headers.ts';
 
 describe('withoutSessionCookie', () => {
   it.each([
@@ -31,7 +31,7 @@ describe('withoutSessionCookie', () => {
 
 describe('upstreamRequestHeaders: the Cookie header', () => {
   const cookieOf = (cookie: string | undefined, sessionCookie: string | null) =>
-    upstreamRequestHeaders({ host: 'h', ...(cookie === undefined ? {} : { cookie }) }, { trustProxy: false, upgrade: false, sessionCookie, clientAddress: '1.2.3.4', encrypted: false })
+    upstreamRequestHeaders({ host: 'h', ...(cookie === undefined ? {} : { cookie }) }, { trustProxy: false, upgrade: false, sessionCookie, clientAddress: '1.2.3.4', encrypted: false, strippedPrefix: null })
       .list.filter((_, i, l) => i % 2 === 1 && l[i - 1] === 'cookie');
 
   it('rewrites or drops the Cookie header (no session cookie left to replay); a mount that opts in keeps it', () => {
@@ -61,7 +61,7 @@ describe('write-back header spellings', () => {
 });
 
 describe('upstreamRequestHeaders', () => {
-  const options = { trustProxy: false, upgrade: false, sessionCookie: 'sgw.sid', clientAddress: '10.0.0.9', encrypted: false };
+  const options = { trustProxy: false, upgrade: false, sessionCookie: 'sgw.sid', clientAddress: '10.0.0.9', encrypted: false, strippedPrefix: null };
 
   it('drops what undici refuses or frames itself, every hop-by-hop header and the client\'s request id; keeps Host and Content-Length, in order', () => {
     const { list } = upstreamRequestHeaders({
@@ -80,6 +80,32 @@ describe('upstreamRequestHeaders', () => {
     expect(owned).toBe(2);
     expect(list).toEqual(['host', 'h', 'content-length', '0', 'x-forwarded-port', '443',
       'x-forwarded-for', '1.1.1.1,10.0.0.9', 'x-forwarded-proto', 'https,http', 'x-forwarded-host', 'front.example']);
+  });
+});
+
+describe('X-Forwarded-Prefix', () => {
+  const base = { trustProxy: false, upgrade: false, sessionCookie: 'sgw.sid', clientAddress: '10.0.0.9', encrypted: false };
+  const prefixOf = (headers: Record<string, string>, trustProxy: boolean, strippedPrefix: string | null) =>
+    upstreamRequestHeaders({ host: 'h', ...headers }, { ...base, trustProxy, strippedPrefix }).list.filter((_, i, l) => i % 2 === 1 && l[i - 1] === 'x-forwarded-prefix');
+
+  it('a stripPrefix mount tells its backend the prefix it removed; a client cannot plant one', () => {
+    expect(prefixOf({}, false, '/shop')).toEqual(['/shop']);
+    expect(prefixOf({ 'x-forwarded-prefix': '//evil.example' }, false, '/shop')).toEqual(['/shop']);
+    expect(prefixOf({ 'x-forwarded-prefix': '/planted' }, false, null)).toEqual([]);
+  });
+
+  it('behind a trusted proxy, its prefix comes first', () => {
+    expect(prefixOf({ 'x-forwarded-prefix': '/apps/' }, true, '/shop')).toEqual(['/apps/shop']);
+    expect(prefixOf({ 'x-forwarded-prefix': '/apps' }, true, null)).toEqual(['/apps']);
+    expect(forwardedPrefixOf(undefined, '/shop/')).toBe('/shop');
+    expect(forwardedPrefixOf('', null)).toBeUndefined();
+  });
+});
+
+describe('withTraceContext', () => {
+  it('replaces the client\'s traceparent and tracestate with the gateway\'s, keeping the rest in order', () => {
+    const list = ['host', 'h', 'traceparent', '00-client-01', 'x-a', '1', 'tracestate', 'c=1'];
+    expect(withTraceContext(list, { traceparent: '00-gw-01' })).toEqual(['host', 'h', 'x-a', '1', 'traceparent', '00-gw-01']);
   });
 });
 

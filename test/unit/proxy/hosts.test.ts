@@ -1,4 +1,5 @@
 /** Host patterns for mounts, the host a request names, and the cookie-domain rule. */
+import { testSecret } from '../../support/secrets.ts';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { ConfigError, parseConfig } from '../../../src/config/load.ts';
@@ -65,8 +66,8 @@ describe('cookieDomainCovers', () => {
 });
 
 const config = (mounts: object[], cookie: object = {}) => ({
-  session: { secrets: ['0123456789abcdef0123'], cookie },
-  signing: { keys: [{ id: 'k1', secret: 'fedcba9876543210fedcba' }] },
+  session: { secrets: [testSecret('cookie')], cookie },
+  signing: { keys: [{ id: 'k1', secret: testSecret('signing') }] },
   mounts,
 });
 
