@@ -38,7 +38,7 @@ describe('matchMount', () => {
     const req = plainRequest('/shop/', { 'x-session-gateway-token': 'forged', 'x_session_gateway_rid': 'forged', 'x-forwarded-for': '10.0.0.1', connection: 'x-drop', 'x-drop': '1', cookie: 'a=1; sgw.sid=s%3Ax.y' });
     const admission = matchMount(req, t.state, false, false);
     if (admission.kind !== 'forward') throw new Error('not forwarded');
-    expect(admission.ctx.upstreamHeaders).toEqual(['host', 'gw.example', 'cookie', 'a=1', 'x-forwarded-for', '203.0.113.7', 'x-forwarded-proto', 'http', 'x-forwarded-host', 'gw.example']);
+    expect(admission.ctx.upstreamHeaders).toEqual(['host', 'gw.example', 'cookie', 'a=1', 'x-forwarded-for', '203.0.113.7', 'x-forwarded-proto', 'http', 'x-forwarded-host', 'gw.example', 'x-forwarded-prefix', '/shop']);
     expect(req.headers.cookie).toBe('a=1; sgw.sid=s%3Ax.y'); // the client's own headers are left as they came (step 2 reads the cookie)
     expect(await counted()).toBe(before + 2);
   });
