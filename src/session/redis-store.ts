@@ -4,7 +4,8 @@
  *
  * Writes are compare-and-set Lua scripts keyed on the SHA-1 of the value that was read:
  * no WATCH (it is per-connection state, and requests share one connection) and no JSON
- * inside Lua (cjson changes data on a round trip: shared/FINDINGS.md). Each script
+ * inside Lua (Redis's cjson changes data on a round trip: `[]` becomes `{}`, integers past
+ * 2^53 lose digits, `/` becomes `\/`). Each script
  * touches one key, so it stays atomic on Redis Cluster.
  */
 import { createHash } from 'node:crypto';

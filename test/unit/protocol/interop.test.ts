@@ -1,5 +1,5 @@
 /**
- * Our hand-rolled JWS (chosen for speed, shared/FINDINGS.md) is standard: jose, a
+ * Our hand-rolled JWS (chosen for speed: README, dependency notes) is standard: jose, a
  * standard JWT library, verifies what we sign, in both algorithms, and what jose signs
  * verifies here.
  */

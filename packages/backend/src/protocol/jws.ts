@@ -1,7 +1,7 @@
 /**
- * Compact JWS (RFC 7515) with HS256 and EdDSA, on node:crypto alone. jose costs 4-8x
- * more per token on this machine (shared/FINDINGS.md); a standard JWT library still
- * verifies what we sign, which test/unit/protocol/jws.test.ts proves with jose.
+ * Compact JWS (RFC 7515) with HS256 and EdDSA, on node:crypto alone. A JWT library (jose)
+ * cost 4-8x more per sign+verify in our measurements (README, dependency notes); a standard
+ * JWT library still verifies what we sign, which test/unit/protocol/jws.test.ts proves with jose.
  */
 import { createHmac, createSecretKey, sign as edSign, verify as edVerify, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { ProtocolError } from './errors.ts';
