@@ -79,7 +79,7 @@ function withSignedSession(ctx: RequestContext, req: IncomingMessage, next: () =
     return next();
   }
   const span = ctx.trace?.step('session.load', { 'sgw.mount': ctx.mount.name });
-  loadSession(ctx, cookie, lockSignal !== undefined, lockSignal).then(() => {
+  loadSession(ctx, cookie, lockSignal).then(() => {
     if (span) {
       span.end();
       ctx.sessionOutcome = ctx.loaded ? 'hit' : 'miss';

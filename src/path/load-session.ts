@@ -42,10 +42,11 @@ export class SessionLockedError extends Error {
 
 /**
  * Loads the session into ctx.loaded. Rejects with StoreUnavailableError when the store is
- * down. On a locked mount (`locking`), with SessionLockedError when the lease stays taken.
+ * down. A request to a locked mount passes `lockSignal` (its client's going away) and
+ * takes the lease: then SessionLockedError when the lease stays taken.
  */
-export function loadSession(ctx: RequestContext, cookie: SessionCookie, locking = false, signal?: AbortSignal): Promise<void> {
-  if (locking && ctx.mount.lock) return loadLocked(ctx, cookie, ctx.mount.lock, signal);
+export function loadSession(ctx: RequestContext, cookie: SessionCookie, lockSignal?: AbortSignal): Promise<void> {
+  if (lockSignal && ctx.mount.lock) return loadLocked(ctx, cookie, ctx.mount.lock, lockSignal);
   return ctx.state.sessions.load(cookie.sid).then((loaded) => useSession(ctx, cookie, loaded));
 }
 
@@ -53,11 +54,11 @@ export function loadSession(ctx: RequestContext, cookie: SessionCookie, locking 
  * A locked mount: the session is loaded as its lease is taken (a bounded wait), so this
  * request sees what the previous one stored. A cookie whose session has ended takes no lease.
  */
-async function loadLocked(ctx: RequestContext, cookie: SessionCookie, lock: LockSettings, signal?: AbortSignal): Promise<void> {
+async function loadLocked(ctx: RequestContext, cookie: SessionCookie, lock: LockSettings, signal: AbortSignal): Promise<void> {
   const outcome = await ctx.state.sessions.loadLocked(cookie.sid, lock, signal);
   if (outcome.kind === 'timeout' || outcome.kind === 'aborted') throw new SessionLockedError(outcome.kind === 'timeout' ? outcome.retryAfterMs : 0, outcome.kind === 'aborted');
   if (outcome.kind === 'gone') return useSession(ctx, cookie, null);
-  if (signal?.aborted) {
+  if (signal.aborted) {
     // The client left just as the lease was taken: its close handler has run already.
     void outcome.lease.release();
     throw new SessionLockedError(0, true);
