@@ -1,6 +1,7 @@
 /**
  * `node bench/ab.ts --a ROOT_A --b ROOT_B`: CPU per request of two builds of the gateway
- * (two checkouts), or of the gateway against the bare proxy (`--a bare`), measured in
+ * (two checkouts), or of the gateway against a bare proxy (`--a bare`: http-proxy-3,
+ * `--a bare-undici`: undici), measured in
  * short alternating windows so that a shared machine's changing speed hits both alike.
  * Prints each window's µs/req and the median of the paired ratios. `--a-lock` / `--b-lock`
  * run that side's mount with `lock: true` (what the per-session lock costs: the same
@@ -47,8 +48,9 @@ interface Sut { m: Managed; port: number; headers: string[]; env?: NodeJS.Proces
 async function startSut(root: string, nodeArgs: string[], backendPort: number, redisUrl: string, tmp: string, entry: string, lock: boolean): Promise<Sut> {
   const port = await freePort();
   let m: Managed;
-  if (root === 'bare') {
-    m = startProcess('bare', NODE, [...nodeArgs, 'bench/bare-proxy.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`], { cpu: '1', env: { ...process.env, NODE_ENV: 'production' } });
+  const bareScript = root === 'bare' ? 'bench/bare-proxy.ts' : root === 'bare-undici' ? 'bench/bare-undici.ts' : null;
+  if (bareScript) {
+    m = startProcess(root, NODE, [...nodeArgs, bareScript, '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`], { cpu: '1', env: { ...process.env, NODE_ENV: 'production' } });
   } else {
     const file = join(tmp, `gw-${port}.yaml`);
     writeFileSync(file, gatewayConfigYaml(port, redisUrl, backendPort, { lock }));
@@ -56,14 +58,14 @@ async function startSut(root: string, nodeArgs: string[], backendPort: number, r
   }
   await waitReady(m, port, 20_000, /listening/);
   const sessions = Number(args.sessions);
-  if (args.session && root !== 'bare' && sessions > 1) {
+  if (args.session && !bareScript && sessions > 1) {
     const cookies: string[] = [];
     for (let i = 0; i < sessions; i++) cookies.push(await gatewayLogin(port));
     const file = join(tmp, `cookies-${port}.txt`);
     writeFileSync(file, `${cookies.join('\n')}\n`);
     return { m, port, headers: [], env: { BENCH_COOKIE_FILE: file, BENCH_WRITE_EVERY: args['write-every'], BENCH_PATH_PREFIX: MOUNT_PREFIX } };
   }
-  const headers = args.session && root !== 'bare' ? [`Cookie: ${await gatewayLogin(port)}`] : [];
+  const headers = args.session && !bareScript ? [`Cookie: ${await gatewayLogin(port)}`] : [];
   return { m, port, headers };
 }
 

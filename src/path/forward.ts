@@ -141,7 +141,8 @@ function send(ctx: RequestContext, req: IncomingMessage, relay: ResponseRelay, b
   const exchange = ctx.mount.upstream.send({ method, path: ctx.url, headers, body, upgrade: null }, relay);
   relay.exchange = exchange;
   // The client went away before the answer was complete: the upstream exchange is given up.
-  res.once('close', () => {
+  // ('close' fires once; `on` spares the wrapper `once` builds and removes per request.)
+  res.on('close', () => {
     if (!res.writableFinished) {
       relay.span?.end('client went away');
       exchange.abort();

@@ -128,8 +128,9 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onRequestSent(): void {
-    // The head wait starts once the whole request is out; a slow upload is bounded per stall above.
-    this.#timer.refresh();
+    // The head wait starts once the whole request is out; a slow upload is bounded per stall
+    // above. Without a body the request went out at start(), when the timer was armed.
+    if (this.request.body !== null) this.#timer.refresh();
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, _headers: unknown, statusText: string): void {
