@@ -71,27 +71,32 @@ class TimeoutError extends Error {
 
 /**
  * One request/response with the upstream, and undici's dispatch handler for it. One timer
- * per exchange, re-armed (refresh) as the phases move: queued → sent → body.
+ * per exchange, re-armed (refresh) as the phases move: queued → sent → body. An exchange
+ * that finds a free connection never gets a queue timer.
  */
 export class Exchange implements Dispatcher.DispatchHandler {
   #phase = QUEUED;
   #controller: Dispatcher.DispatchController | null = null;
-  #timer: NodeJS.Timeout;
+  #timer: NodeJS.Timeout | undefined;
   readonly #upstream: Upstream;
   readonly #hooks: ExchangeHooks;
   readonly request: OutgoingRequest;
 
-  constructor(upstream: Upstream, request: OutgoingRequest, hooks: ExchangeHooks, waitMs: number) {
+  constructor(upstream: Upstream, request: OutgoingRequest, hooks: ExchangeHooks) {
     this.#upstream = upstream;
     this.request = request;
     this.#hooks = hooks;
+  }
+
+  /** Waits for a connection, at most `waitMs`. */
+  queue(waitMs: number): void {
     this.#timer = setTimeout(() => this.#expired(), waitMs);
   }
 
   /** Leaves the queue for a connection: from here the mount timeout runs. */
   start(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, timeoutMs: number): void {
     this.#phase = SENT;
-    clearTimeout(this.#timer);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = setTimeout(() => this.#expired(), timeoutMs);
     dispatcher.dispatch(options, this);
   }
@@ -124,13 +129,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onBodySent(): void {
-    this.#timer.refresh();
+    this.#timer!.refresh();
   }
 
   onRequestSent(): void {
     // The head wait starts once the whole request is out; a slow upload is bounded per stall
     // above. Without a body the request went out at start(), when the timer was armed.
-    if (this.request.body !== null) this.#timer.refresh();
+    if (this.request.body !== null) this.#timer!.refresh();
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, status: number, _headers: unknown, statusText: string): void {
@@ -138,13 +143,13 @@ export class Exchange implements Dispatcher.DispatchHandler {
     // An interim answer (102, 103): not relayed, and not a reason to wait longer.
     if (status < 200) return;
     this.#phase = BODY;
-    this.#timer.refresh();
+    this.#timer!.refresh();
     this.#hooks.head(this, status, (controller.rawHeaders ?? []) as Buffer[], statusText);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.#phase !== BODY) return;
-    this.#timer.refresh();
+    this.#timer!.refresh();
     if (!this.#hooks.data(chunk)) controller.pause();
   }
 
@@ -227,9 +232,12 @@ export class Upstream {
 
   /** Starts an exchange, or queues it (bounded by queueTimeout) while every connection is busy. */
   send(request: OutgoingRequest, hooks: ExchangeHooks): Exchange {
-    const exchange = new Exchange(this, request, hooks, this.#limits.queueTimeoutMs);
+    const exchange = new Exchange(this, request, hooks);
     if (this.#active < this.#limits.connections) this.#start(exchange);
-    else this.#queue.push(exchange);
+    else {
+      exchange.queue(this.#limits.queueTimeoutMs);
+      this.#queue.push(exchange);
+    }
     return exchange;
   }
 

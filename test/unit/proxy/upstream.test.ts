@@ -28,7 +28,7 @@ const noDispatch = { dispatch: () => true } as any;
 
 /** An exchange dispatched and started on a plain controller. */
 function started(hooks: ExchangeHooks, timeoutMs: number) {
-  const exchange = new Exchange(upstream, request, hooks, 1000);
+  const exchange = new Exchange(upstream, request, hooks);
   exchange.start(noDispatch, {} as any, timeoutMs);
   const c = controller();
   exchange.onRequestStart(c as any);
@@ -65,7 +65,7 @@ describe('Exchange', () => {
   it('queued too long: fails as busy and leaves the queue', () => {
     vi.useFakeTimers();
     const { events, hooks } = recorder();
-    new Exchange(upstream, request, hooks, 200);
+    new Exchange(upstream, request, hooks).queue(200);
     vi.advanceTimersByTime(199);
     expect(events).toEqual([]);
     vi.advanceTimersByTime(1);
@@ -104,7 +104,7 @@ describe('Exchange', () => {
 
   it('abandoned by the client while still connecting: the upstream request is cut as soon as it starts', () => {
     const { events, hooks } = recorder();
-    const exchange = new Exchange(upstream, request, hooks, 1000);
+    const exchange = new Exchange(upstream, request, hooks);
     exchange.start(noDispatch, {} as any, 1000);
     exchange.abort();
     const c = controller();
