@@ -340,7 +340,9 @@ async function soak(ctx: BenchContext, others: Managed[]): Promise<Record<string
 async function main(): Promise<void> {
   const started = Date.now();
   if (process.platform !== 'linux') throw new Error('the benchmark reads /proc and uses taskset: Linux only');
-  if (!process.version.startsWith('v24.')) log(`warning: running on Node ${process.version}; the project pins Node 24 (use npm run bench)`);
+  // The pinned version is the `node` devDependency's (package.json), so the warning follows a change of pin.
+  const pinned = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies.node!;
+  if (process.versions.node !== pinned) log(`warning: running on Node ${process.version}; the project pins Node ${pinned} (use npm run bench)`);
   if (!commandExists('taskset')) throw new Error('taskset is missing (util-linux)');
   if (!commandExists('redis-server')) throw new Error('redis-server is missing: apt-get install -y redis-server');
   if (!commandExists('wrk')) {
