@@ -37,7 +37,8 @@ export function createAccounting(metrics: Metrics, logger: Logger, closed: (req:
   function track(req: IncomingMessage, res: ServerResponse): void {
     const startedAt = performance.now();
     inFlight++;
-    res.once('close', () => {
+    // 'close' fires once: `on` spares the wrapper `once` builds and removes per request.
+    res.on('close', () => {
       inFlight--;
       const facts = closed(req, res);
       const own = answeredByGateway.has(res);

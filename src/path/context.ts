@@ -2,7 +2,7 @@
  * What every step of the request path works on: the reloadable state a request was
  * admitted under (PathState) and the request's own context (RequestContext).
  */
-import { randomFillSync } from 'node:crypto';
+import { randomFillSync, randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
 import type { Metrics } from '../ops/metrics.ts';
@@ -78,7 +78,7 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 /** A well-formed incoming X-Request-Id is kept (it ties logs across hops); anything else is replaced by a UUID. */
 export function requestIdOf(req: IncomingMessage): string {
   const incoming = req.headers['x-request-id'];
-  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
 }
 
 export function isSecure(req: IncomingMessage, trustProxy: boolean): boolean {

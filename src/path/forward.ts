@@ -56,7 +56,8 @@ export class ResponseRelay implements ExchangeHooks, ResponseSink {
   /** Body that arrived before the head went out (the exchange is paused meanwhile). */
   #early: Buffer[] = [];
   #ended = false;
-  readonly #resume = () => this.exchange?.resume();
+  /** Made on the first backpressure stall only: most responses never stall. */
+  #resume: (() => void) | undefined;
 
   constructor(ctx: RequestContext, res: ServerResponse, onHead: ResponseHeadHandler) {
     this.ctx = ctx;
@@ -106,7 +107,7 @@ export class ResponseRelay implements ExchangeHooks, ResponseSink {
       return false;
     }
     if (this.res.write(chunk)) return true;
-    this.res.once('drain', this.#resume);
+    this.res.once('drain', this.#resume ??= () => this.exchange?.resume());
     return false;
   }
 
