@@ -45,7 +45,8 @@ export function serveRequest(req: IncomingMessage, res: ServerResponse, state: P
   let gone: AbortController | undefined;
   if (ctx.mount.lock) {
     gone = new AbortController();
-    res.once('close', () => {
+    // 'close' fires once, as in forward.ts and ops/instrument.ts: no once wrapper.
+    res.on('close', () => {
       gone!.abort();
       releaseLease(ctx);
     });
