@@ -13,7 +13,7 @@ import type { FrozenConfig } from './config/load.ts';
 import { rawErrorResponse, sendError } from './errors.ts';
 import { createAdminServer } from './ops/admin-listener.ts';
 import { ADMIN_ENDPOINTS, ALL_ENDPOINTS, createEndpoints, gatewayPathOf, GATEWAY_PATH_PREFIX, PUBLIC_ENDPOINTS } from './ops/endpoints.ts';
-import { instrumentServer } from './ops/instrument.ts';
+import { createAccounting } from './ops/instrument.ts';
 import { createLogger } from './ops/logger.ts';
 import { createMetrics, type Metrics } from './ops/metrics.ts';
 import { createTracing } from './ops/tracing.ts';
@@ -144,7 +144,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     if (url.startsWith(GATEWAY_PATH_PREFIX)) return own(req, res, url.split('?')[0]!);
     const s = state;
     s.inflight++;
-    // Released when the response closes, in the one close handler instrumentServer keeps.
+    // Released when the response closes, in the one close handler the accounting keeps.
     (res as ServerResponse & { [GENERATION]?: State })[GENERATION] = s;
     serveRequest(req, res, s.path, shuttingDown, own);
   }
@@ -153,6 +153,17 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     logger.error({ event: 'request_failed', err: (error as Error).stack }, 'unexpected error on the request path');
     sendError(res, 'SGW_ERR_UPSTREAM_FAILED');
   }
+
+  const accounting = createAccounting(metrics, logger, (req, res) => {
+    const s = (res as ServerResponse & { [GENERATION]?: State })[GENERATION];
+    if (s) release(s);
+    const ctx = contextOf(req);
+    if (ctx?.trace) {
+      ctx.trace.end({ status: res.writableFinished ? res.statusCode : 'aborted', mount: ctx.mount.name, route: ctx.mount.prefix, session: ctx.sessionOutcome });
+      return { mount: ctx.mount.name, requestId: ctx.requestId, startedAt: ctx.startedAt, traceId: ctx.trace.traceId };
+    }
+    return { mount: ctx?.mount.name, requestId: ctx?.requestId ?? requestIdOf(req), startedAt: ctx?.startedAt ?? performance.now() };
+  });
 
   const { listen } = initial;
   const server = createServer({
@@ -164,6 +175,9 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     connectionsCheckingInterval: Math.max(50, Math.min(MAX_TIMEOUT_CHECK_INTERVAL_MS, Math.floor(Math.min(listen.headersTimeout, listen.requestTimeout) / 4))),
     keepAliveTimeout: 5000,
   }, (req, res) => {
+    // Counted first, before any handler (a metrics scrape included) runs; a call here
+    // rather than a second 'request' listener, which node:http would emit per request.
+    accounting.track(req, res);
     try {
       handleRequest(req, res);
     } catch (error) {
@@ -180,16 +194,7 @@ export function createGateway(initial: FrozenConfig, options: GatewayOptions = {
     }
   }
   server.on('upgrade', onUpgrade);
-  const accounting = instrumentServer(server, metrics, logger, (req, res) => {
-    const s = (res as ServerResponse & { [GENERATION]?: State })[GENERATION];
-    if (s) release(s);
-    const ctx = contextOf(req);
-    if (ctx?.trace) {
-      ctx.trace.end({ status: res.writableFinished ? res.statusCode : 'aborted', mount: ctx.mount.name, route: ctx.mount.prefix, session: ctx.sessionOutcome });
-      return { mount: ctx.mount.name, requestId: ctx.requestId, startedAt: ctx.startedAt, traceId: ctx.trace.traceId };
-    }
-    return { mount: ctx?.mount.name, requestId: ctx?.requestId ?? requestIdOf(req), startedAt: ctx?.startedAt ?? performance.now() };
-  });
+  server.on('connection', accounting.trackSocket);
   server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
     // Malformed requests, oversized headers, slow headers: answer and close; never crash.
     const [status, reason] = error.code === 'HPE_HEADER_OVERFLOW' ? [431, 'Request Header Fields Too Large']

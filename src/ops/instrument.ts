@@ -3,7 +3,7 @@
  * request, whoever answered it, the in-flight count close() waits on, and every client
  * socket (WebSockets included) so close() can cut what is left at its deadline.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Metrics } from './metrics.ts';
@@ -41,7 +41,8 @@ export function createAccounting(metrics: Metrics, logger: Logger, closed: (req:
     res.on('close', () => {
       inFlight--;
       const facts = closed(req, res);
-      const own = answeredByGateway.has(res);
+      // Only a request no mount served can be the gateway's own (no WeakSet lookup per proxied request).
+      const own = facts.mount === undefined && answeredByGateway.has(res);
       const mount = facts.mount ?? (own ? '_gateway' : '_none');
       const status = res.writableFinished ? res.statusCode : 'aborted';
       (typeof status === 'number' ? metrics.requestsByStatus(mount)(status) : metrics.requestsOf(mount, status)).inc();
@@ -66,13 +67,4 @@ export function createAccounting(metrics: Metrics, logger: Logger, closed: (req:
       for (const socket of sockets) socket.destroy();
     },
   };
-}
-
-/** The accounting above on the gateway's own server: every connection, every request. */
-export function instrumentServer(server: Server, metrics: Metrics, logger: Logger, closed: (req: IncomingMessage, res: ServerResponse) => RequestFacts) {
-  const accounting = createAccounting(metrics, logger, closed);
-  server.on('connection', accounting.trackSocket);
-  // First in line, so a request is counted before any handler (a metrics scrape included) runs.
-  server.prependListener('request', accounting.track);
-  return accounting;
 }

@@ -25,6 +25,8 @@ const ZERO_LENGTH_TAIL = 'content-length: 0\r\n\r\n';
 /** Longest 100 head that is held back while incomplete; anything longer is left to undici. */
 const MAX_INTERIM_HEAD_BYTES = 8192;
 const CR = 13;
+const DIGIT_0 = 48;
+const DIGIT_1 = 49;
 const CONTINUE_LINE = /^HTTP\/1\.[01] 100[ \r]/;
 const CONTINUE_START = 'HTTP/1.1 100 ';
 
@@ -45,6 +47,12 @@ interface Watched {
 
 /** What to hand undici of a chunk read while awaiting a head: null holds (or dropped) it all. */
 function withoutContinue(state: Watched, chunk: Buffer): Buffer | null {
+  // Nearly every response: a whole status line whose code is not 100 ("HTTP/1.1 200 ").
+  // Three bytes tell, without a string or a regular expression per response.
+  if (state.held === null && chunk.length >= CONTINUE_START.length && !(chunk[9] === DIGIT_1 && chunk[10] === DIGIT_0 && chunk[11] === DIGIT_0)) {
+    state.awaitingHead = false;
+    return chunk;
+  }
   let rest = state.held ? Buffer.concat([state.held, chunk]) : chunk;
   state.held = null;
   for (;;) {
@@ -75,14 +83,16 @@ function watch(socket: Socket): void {
   const state: Watched = { awaitingHead: false, held: null };
   const write = socket.write;
   const read = socket.read;
-  socket.write = function writeWatched(this: Socket, chunk: unknown, ...rest: unknown[]): boolean {
+  // Fixed arity (undici passes at most chunk and encoding): a rest parameter would make
+  // every write a spread call.
+  socket.write = function writeWatched(this: Socket, chunk: unknown, encoding?: unknown, callback?: unknown): boolean {
     // undici writes a request head as one latin1 string starting with the method; the
     // strings of chunked framing start with CR, bodies are buffers.
     if (typeof chunk === 'string' && chunk.charCodeAt(0) !== CR) {
       state.awaitingHead = true;
       if (chunk.endsWith(MARKER_TAIL)) chunk = chunk.slice(0, -MARKER_TAIL.length) + ZERO_LENGTH_TAIL;
     }
-    return (write as (...args: unknown[]) => boolean).call(this, chunk, ...rest);
+    return (write as (chunk: unknown, encoding?: unknown, callback?: unknown) => boolean).call(this, chunk, encoding, callback);
   } as Socket['write'];
   socket.read = function readWatched(this: Socket, size?: number): Buffer | null {
     const chunk = read.call(this, size) as Buffer | null;
