@@ -11,16 +11,26 @@
  * Self times are sampled (1 sample per --interval µs), so small entries are noisy; the
  * profiler also slows the process down a little, evenly. The .cpuprofile file is kept
  * (path printed) for Chrome DevTools.
+ *
+ * `--perf` samples with Linux perf instead (`node --perf-basic-prof`, `perf record -g` on
+ * the rows' processes): the kernel, V8's builtins and the garbage collector are counted
+ * where they run, and each request-path step gets its inclusive time. Row 8 is the bare
+ * undici pass-through, the floor of the forwarding dependency:
+ *
+ *   npm run bench:profile -- --perf --row 8 --with 5
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { freePort, startProcess, stopAll, waitReady, type Managed } from './lib/proc.ts';
+import { GATEWAY_NODE_FLAGS } from '../src/node-flags.ts';
+import { commandExists, freePort, processTree, runToCompletion, startProcess, stopAll, tail, waitReady, type Managed } from './lib/proc.ts';
+import { parsePerfScript, perRequest, SELF_GROUPS, type Sample } from './lib/perf-stacks.ts';
 import { startBackend, startRedis } from './lib/services.ts';
 import { gatewayConfigYaml, gatewayLogin } from './lib/systems.ts';
-import { runWrk, WRK_DIR } from './lib/wrk.ts';
+import { runWrk, WRK_DIR, type WrkResult } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
 import { cookieFrom, httpGet } from './lib/http.ts';
 
@@ -36,6 +46,9 @@ const { values: args } = parseArgs({
     interval: { type: 'string', default: '100' },
     top: { type: 'string', default: '40' },
     dist: { type: 'boolean', default: false },
+    perf: { type: 'boolean', default: false },
+    frequency: { type: 'string', default: '1999' },
+    warmup: { type: 'string', default: '10' },
   },
 });
 const duration = Number(args.duration);
@@ -138,15 +151,19 @@ interface Profiled { row: number; sut: Managed; port: number; headers: string[];
 async function startRow(row: number, tmp: string, redisUrl: string, backendPort: number): Promise<Profiled> {
   const port = await freePort();
   const dir = join(tmp, `prof-${row}`);
-  const prof = ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${args.interval}`];
+  mkdirSync(dir, { recursive: true });
+  // --perf: V8 writes /tmp/perf-PID.map for perf to name JIT frames; its log goes to the temp dir, not the checkout.
+  const prof = args.perf ? ['--perf-basic-prof', `--logfile=${join(dir, 'v8.log')}`, '--no-logfile-per-isolate']
+    : ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${args.interval}`];
   let sutArgs: string[];
   if (row === 3) sutArgs = ['bench/bare-proxy.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`];
+  else if (row === 8) sutArgs = ['bench/bare-undici.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`];
   else if (row === 4) sutArgs = ['bench/naive-gateway.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`, '--redis', redisUrl];
   else if (row >= 5 && row <= 7) {
     const file = join(tmp, `gateway-${port}.yaml`);
     writeFileSync(file, gatewayConfigYaml(port, redisUrl, backendPort));
-    sutArgs = args.dist ? ['dist/src/main.js', '--config', file] : ['--conditions=development', 'src/main.ts', '--config', file];
-  } else throw new Error('rows 3 to 7');
+    sutArgs = [...GATEWAY_NODE_FLAGS, ...(args.dist ? ['dist/src/main.js', '--config', file] : ['--conditions=development', 'src/main.ts', '--config', file])];
+  } else throw new Error('rows 3 to 8');
   const sut = startProcess(`row ${row}`, NODE, [...prof, ...sutArgs], { cpu: '1', cwd: ROOT, env: { ...process.env, NODE_ENV: 'production' } });
   await waitReady(sut, port, 20_000, /listening/);
   const headers: string[] = [];
@@ -178,6 +195,10 @@ async function main(): Promise<void> {
       url: `http://127.0.0.1:${s.port}${MOUNT_PREFIX}/`, connections: Math.max(8, Math.round(Number(args.connections) / suts.length)),
       durationSeconds: seconds, cpu: '0', headers: s.headers, script: s.script, env: s.env,
     })));
+    if (args.perf) {
+      await load(Number(args.warmup)); // V8 is still optimising after 2 s (bench/README.md, Method)
+      return perfReport(suts, await recordWhile(suts, () => load(duration)), tmp);
+    }
     await load(2); // warm-up
     const results = await load(duration);
     const measuredEnd = performance.now();
@@ -204,6 +225,62 @@ async function main(): Promise<void> {
     await stopAll();
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+/** Records the rows' processes with perf while `load` runs; returns the samples and wrk's results. */
+async function recordWhile(suts: Profiled[], load: () => Promise<WrkResult[]>) {
+  if (!commandExists('perf')) throw new Error('--perf needs Linux perf on the PATH (Debian: apt-get install linux-perf)');
+  const trees = suts.map((s) => processTree(s.sut.pid));
+  const data = join(tmpdir(), `sgw-profile-${process.pid}.perf.data`);
+  const recording = runToCompletion('perf record', 'perf', ['record', '-F', args.frequency!, '-g', '-p', trees.flat().join(','), '-o', data, '--', 'sleep', String(duration)], (duration + 60) * 1000);
+  const results = await load();
+  const rec = await recording;
+  if (rec.code !== 0) throw new Error(`perf record failed (${rec.code}): ${tail(rec.output)}`);
+  const script = spawnSync('perf', ['script', '-i', data, '-F', 'pid,period,ip,sym,dso'], { encoding: 'utf8', maxBuffer: 2 ** 31 - 1 });
+  if (script.status !== 0) throw new Error(`perf script failed: ${tail(script.stderr)}`);
+  rmSync(data, { force: true });
+  const samples = parsePerfScript(script.stdout);
+  return { results, samples: trees.map((tree) => samples.filter((x) => tree.includes(x.pid))) };
+}
+
+/** Inclusive time of these frames: the request path's steps and the dependency work they start. */
+const STEP_FRAMES: ReadonlyArray<[string, RegExp]> = [
+  // Small functions get inlined into their callers (and vanish from stacks): steps here are ones V8 keeps as frames.
+  ['request event (node:http), handler included', /'parserOnIncoming node:_http_server/],
+  ['    1. matchMount', /'matchMount .*src\/path\/match-mount/],
+  ['    2. session store (redis-store.ts, ioredis)', /src\/session\/redis-store\.ts|node_modules\/ioredis\//],
+  ['    undici dispatch: Request (header checks)', /'Request .*undici\/lib\/core\/request\.js/],
+  ['      of it, processHeader', /'processHeader .*undici\/lib\/core\/request\.js/],
+  ['undici writeH1 (request head out)', /'writeH1 .*undici/],
+  ['response head: onResponseStart', /'onResponseStart .*(src\/proxy\/upstream|bench\/bare-undici)/],
+  ['  5. filterResponseHeaders', /'filterResponseHeaders /],
+  ['  6. res.writeHead', /'writeHead node:_http_server/],
+  ['response end: res.end (head and body out)', /'end node:_http_outgoing/],
+  ['close event (emitCloseNT)', /'emitCloseNT node:_http_server/],
+  ['accounting (ops/instrument.ts)', /src\/ops\/instrument\.ts/],
+  ['garbage collector', /Scaveng|MarkCompact|Heap::CollectGarbage/],
+];
+
+function perfReport(suts: Profiled[], recorded: { results: WrkResult[]; samples: Sample[][] }, _tmp: string): void {
+  const figures = suts.map((s, i) => perRequest(recorded.samples[i]!, recorded.results[i]!.requests, STEP_FRAMES));
+  const head = suts.map((s) => `row ${s.row}`);
+  const diff = suts.length === 2;
+  const line = (label: string, values: number[]) => `| ${label} | ${values.map((v) => v.toFixed(2)).join(' | ')}${diff ? ` | ${(values[1]! - values[0]! >= 0 ? '+' : '') + (values[1]! - values[0]!).toFixed(2)}` : ''} |`;
+  const columns = `| µs of CPU per request | ${head.join(' | ')}${diff ? ' | difference' : ''} |`;
+  const rule = `|---|${suts.map(() => '---:|').join('')}${diff ? '---:|' : ''}`;
+  suts.forEach((s, i) => console.log(`row ${s.row}: ${recorded.results[i]!.requests} requests in ${duration} s (${recorded.results[i]!.rps.toFixed(0)} req/s), ${recorded.samples[i]!.length} samples`));
+  console.log('\nSelf time, by where the sampled instruction ran:\n');
+  console.log(columns);
+  console.log(rule);
+  console.log(line('**all**', figures.map((f) => f.totalUs)));
+  for (const [group] of [...SELF_GROUPS, ['everything else']] as const) {
+    const values = figures.map((f) => f.self.get(group) ?? 0);
+    if (values.some((v) => v >= 0.05)) console.log(line(group, values));
+  }
+  console.log('\nInclusive time of steps (a sample counts for every frame on its stack; rows overlap):\n');
+  console.log(columns);
+  console.log(rule);
+  for (const [name] of STEP_FRAMES) console.log(line(name.replace(/^ +/, (m) => '&nbsp;'.repeat(m.length)), figures.map((f) => f.inclusive.get(name) ?? 0)));
 }
 
 await main();
