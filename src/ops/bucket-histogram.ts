@@ -7,6 +7,7 @@
  * shape prom-client's own histograms report, so the exposition text is the same.
  */
 import type { Registry } from 'prom-client';
+import { OwnMetric, type MetricValue } from './own-metric.ts';
 
 export interface BucketHistogramChild {
   /** Records one value (seconds, or whatever the buckets are in). */
@@ -22,21 +23,16 @@ interface Series {
   count: number;
 }
 
-export class BucketHistogram {
-  readonly name: string;
-  readonly help: string;
+export class BucketHistogram extends OwnMetric {
   readonly type = 'histogram';
-  readonly aggregator = 'sum';
   readonly #label: string;
   readonly #bounds: readonly number[];
   readonly #series = new Map<string, Series>();
 
   constructor(options: { name: string; help: string; label: string; buckets: readonly number[]; registers: Registry[] }) {
-    this.name = options.name;
-    this.help = options.help;
+    super(options);
     this.#label = options.label;
     this.#bounds = [...options.buckets].sort((a, b) => a - b);
-    for (const registry of options.registers) registry.registerMetric(this as never);
   }
 
   /** The child for one label value, made once. */
@@ -63,9 +59,9 @@ export class BucketHistogram {
     return series.child;
   }
 
-  /** What prom-client's Registry formats: cumulative buckets, then _sum and _count, per label value. */
-  async get() {
-    const values: Array<{ value: number; labels: Record<string, string | number>; metricName: string }> = [];
+  /** Cumulative buckets, then _sum and _count, per label value. */
+  protected values(): MetricValue[] {
+    const values: MetricValue[] = [];
     for (const s of this.#series.values()) {
       let cumulative = 0;
       this.#bounds.forEach((bound, i) => {
@@ -76,7 +72,7 @@ export class BucketHistogram {
       values.push({ value: s.sum, labels: { [this.#label]: s.labelValue }, metricName: `${this.name}_sum` });
       values.push({ value: s.count, labels: { [this.#label]: s.labelValue }, metricName: `${this.name}_count` });
     }
-    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+    return values;
   }
 
   reset(): void {

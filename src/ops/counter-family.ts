@@ -8,6 +8,7 @@
  * workers' aggregation (ops/primary.ts) sums it as it sums theirs.
  */
 import type { Registry } from 'prom-client';
+import { OwnMetric, type MetricValue } from './own-metric.ts';
 
 export interface CounterChild {
   /** Adds `by` (1 when omitted). */
@@ -20,19 +21,14 @@ interface Series {
   value: number;
 }
 
-export class CounterFamily {
-  readonly name: string;
-  readonly help: string;
+export class CounterFamily extends OwnMetric {
   readonly type = 'counter';
-  readonly aggregator = 'sum';
   readonly #labelNames: readonly string[];
   readonly #series = new Map<string, Series>();
 
   constructor(options: { name: string; help: string; labelNames: readonly string[]; registers: Registry[] }) {
-    this.name = options.name;
-    this.help = options.help;
+    super(options);
     this.#labelNames = [...options.labelNames];
-    for (const registry of options.registers) registry.registerMetric(this as never);
   }
 
   /** The child for these label values, in labelNames' order, made once. */
@@ -58,10 +54,9 @@ export class CounterFamily {
     return series.child;
   }
 
-  /** What prom-client's Registry formats: one value per label set. */
-  async get() {
-    const values = [...this.#series.values()].map((s) => ({ value: s.value, labels: { ...s.labels } }));
-    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  /** One value per label set. */
+  protected values(): MetricValue[] {
+    return [...this.#series.values()].map((s) => ({ value: s.value, labels: { ...s.labels } }));
   }
 
   reset(): void {
