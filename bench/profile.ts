@@ -281,6 +281,15 @@ function perfReport(suts: Profiled[], recorded: { results: WrkResult[]; samples:
   console.log(columns);
   console.log(rule);
   for (const [name] of STEP_FRAMES) console.log(line(name.replace(/^ +/, (m) => '&nbsp;'.repeat(m.length)), figures.map((f) => f.inclusive.get(name) ?? 0)));
+  // The functions that differ most (or cost most, for one row), by self time.
+  const leaves = [...new Set(figures.flatMap((f) => [...f.leaves.keys()]))];
+  const weight = (leaf: string) => (diff ? (figures[1]!.leaves.get(leaf) ?? 0) - (figures[0]!.leaves.get(leaf) ?? 0) : figures[0]!.leaves.get(leaf) ?? 0);
+  console.log(`\nSelf time of the ${args.top} functions that ${diff ? 'differ most' : 'cost most'}:\n`);
+  console.log(columns);
+  console.log(rule);
+  for (const leaf of leaves.sort((a, b) => weight(b) - weight(a)).slice(0, Number(args.top))) {
+    console.log(line(leaf.replace(/\|/g, '\\|').slice(0, 120), figures.map((f) => f.leaves.get(leaf) ?? 0)));
+  }
 }
 
 await main();

@@ -66,11 +66,15 @@ export function perRequest(samples: readonly Sample[], requests: number, inclusi
   const us = (ns: number) => ns / 1000 / requests;
   let total = 0;
   const self = new Map<string, number>();
+  const leaves = new Map<string, number>();
   const incl = new Map<string, number>(inclusive.map(([name]) => [name, 0]));
   for (const s of samples) {
     total += s.periodNs;
     const group = s.frames.length > 0 ? selfGroupOf(s.frames[0]!) : 'everything else';
     self.set(group, (self.get(group) ?? 0) + s.periodNs);
+    // JIT frames name their process's map file (/tmp/perf-PID.map): dropped, so rows compare.
+    const leaf = (s.frames[0] ?? '(no frame)').replace(/ \(\/tmp\/perf-\d+\.map\)$/, '');
+    leaves.set(leaf, (leaves.get(leaf) ?? 0) + s.periodNs);
     for (const [name, re] of inclusive) {
       if (s.frames.some((f) => re.test(f))) incl.set(name, incl.get(name)! + s.periodNs);
     }
@@ -79,5 +83,7 @@ export function perRequest(samples: readonly Sample[], requests: number, inclusi
     totalUs: us(total),
     self: new Map([...self].map(([k, v]) => [k, us(v)])),
     inclusive: new Map([...incl].map(([k, v]) => [k, us(v)])),
+    /** Self time per leaf frame (symbol and DSO). */
+    leaves: new Map([...leaves].map(([k, v]) => [k, us(v)])),
   };
 }
