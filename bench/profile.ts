@@ -49,6 +49,8 @@ const { values: args } = parseArgs({
     perf: { type: 'boolean', default: false },
     frequency: { type: 'string', default: '1999' },
     warmup: { type: 'string', default: '10' },
+    /** Row 7: one request in this many writes back (10, as in the benchmark). */
+    'write-every': { type: 'string', default: '10' },
   },
 });
 const duration = Number(args.duration);
@@ -170,12 +172,12 @@ async function startRow(row: number, tmp: string, redisUrl: string, backendPort:
   if (row === 4) headers.push(`Cookie: ${cookieFrom(await httpGet(port, '/_naive/login'), 'naive.sid')}`);
   if (row === 6) headers.push(`Cookie: ${await gatewayLogin(port)}`);
   if (row === 7) {
-    // As the benchmark's row 7: 64 sessions in rotation, every 10th request a write-back.
+    // As the benchmark's row 7: 64 sessions in rotation, every 10th request a write-back (--write-every).
     const cookies: string[] = [];
     for (let i = 0; i < 64; i++) cookies.push(await gatewayLogin(port));
     const file = join(tmp, `cookies-${port}.txt`);
     writeFileSync(file, `${cookies.join('\n')}\n`);
-    return { row, sut, port, headers, dir, script: join(WRK_DIR, 'write-mix.lua'), env: { BENCH_COOKIE_FILE: file, BENCH_WRITE_EVERY: '10', BENCH_PATH_PREFIX: MOUNT_PREFIX } };
+    return { row, sut, port, headers, dir, script: join(WRK_DIR, 'write-mix.lua'), env: { BENCH_COOKIE_FILE: file, BENCH_WRITE_EVERY: args['write-every']!, BENCH_PATH_PREFIX: MOUNT_PREFIX } };
   }
   return { row, sut, port, headers, dir };
 }
