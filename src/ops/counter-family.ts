@@ -19,12 +19,16 @@ interface Series {
   readonly labels: Readonly<Record<string, string>>;
   readonly child: CounterChild;
   value: number;
+  /** In #reported: a flag, so that an increment costs no Set lookup. */
+  reported: boolean;
 }
 
 export class CounterFamily extends OwnMetric {
   readonly type = 'counter';
   readonly #labelNames: readonly string[];
   readonly #series = new Map<string, Series>();
+  /** The label sets incremented since the start or the last reset, in that order: prom-client reports a set only after its first inc(). */
+  readonly #reported = new Set<Series>();
 
   constructor(options: { name: string; help: string; labelNames: readonly string[]; registers: Registry[] }) {
     super(options);
@@ -40,13 +44,19 @@ export class CounterFamily extends OwnMetric {
     const existing = this.#series.get(key);
     if (existing) return existing.child;
     const labels = Object.fromEntries(this.#labelNames.map((name, i) => [name, values[i]!]));
+    const reported = this.#reported;
     const series: Series = {
       labels,
       value: 0,
+      reported: false,
       child: {
         inc(by = 1): void {
           if (!(by >= 0)) throw new RangeError(`a counter only goes up: inc(${by})`);
           series.value += by;
+          if (!series.reported) {
+            series.reported = true;
+            reported.add(series);
+          }
         },
       },
     };
@@ -54,12 +64,17 @@ export class CounterFamily extends OwnMetric {
     return series.child;
   }
 
-  /** One value per label set. */
+  /** One value per label set incremented since the start or the last reset. */
   protected values(): MetricValue[] {
-    return [...this.#series.values()].map((s) => ({ value: s.value, labels: { ...s.labels } }));
+    return [...this.#reported].map((s) => ({ value: s.value, labels: { ...s.labels } }));
   }
 
+  /** As prom-client's reset(): every label set gone from the report until incremented again. */
   reset(): void {
-    for (const s of this.#series.values()) s.value = 0;
+    for (const s of this.#series.values()) {
+      s.value = 0;
+      s.reported = false;
+    }
+    this.#reported.clear();
   }
 }
