@@ -22,7 +22,7 @@ const CHUNK = Buffer.alloc(64 * 1024, 'x');
  * a buffer that V8 frees only when a collection finds its wrapper dead, and V8 lets up to
  * 64 MB of such external memory pile up before it starts one (its external-allocation
  * soft limit): growth of a few tens of MB is garbage awaiting that, not buffering.
- * Measured on 2026-12-03: +21 to +48 MB over 26 transfers; a buffered body would add ~1 GiB.
+ * Measured on 2026-12-03: +21 to +48 MB over 30 transfers; a buffered body would add ~1 GiB.
  */
 const RSS_GROWTH_LIMIT_MB = 96;
 /** Each transfer must finish within this; the test's own timeout is a little longer. */
