@@ -53,7 +53,15 @@ const { values: args } = parseArgs({
     'write-every': { type: 'string', default: '10' },
   },
 });
-const duration = Number(args.duration);
+/** A whole number of at least `min` from option `name`, or an error that names it. */
+function wholeNumber(name: string, min: number): number {
+  const text = (args as Record<string, unknown>)[name];
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} takes a whole number of at least ${min}, got ${JSON.stringify(text)}`);
+  return n;
+}
+const duration = wholeNumber('duration', 1);
+for (const [name, min] of [['frequency', 1], ['warmup', 0], ['write-every', 1], ['top', 1]] as const) wholeNumber(name, min);
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
@@ -199,7 +207,7 @@ async function main(): Promise<void> {
     })));
     if (args.perf) {
       await load(Number(args.warmup)); // V8 is still optimising after 2 s (bench/README.md, Method)
-      return perfReport(suts, await recordWhile(suts, () => load(duration)), tmp);
+      return perfReport(suts, await recordWhile(suts, tmp, () => load(duration)));
     }
     await load(2); // warm-up
     const results = await load(duration);
@@ -230,17 +238,17 @@ async function main(): Promise<void> {
 }
 
 /** Records the rows' processes with perf while `load` runs; returns the samples and wrk's results. */
-async function recordWhile(suts: Profiled[], load: () => Promise<WrkResult[]>) {
+async function recordWhile(suts: Profiled[], tmp: string, load: () => Promise<WrkResult[]>) {
   if (!commandExists('perf')) throw new Error('--perf needs Linux perf on the PATH (Debian: apt-get install linux-perf)');
   const trees = suts.map((s) => processTree(s.sut.pid));
-  const data = join(tmpdir(), `sgw-profile-${process.pid}.perf.data`);
+  // In the run's temp dir, which main() removes whatever happens.
+  const data = join(tmp, 'perf.data');
   const recording = runToCompletion('perf record', 'perf', ['record', '-F', args.frequency!, '-g', '-p', trees.flat().join(','), '-o', data, '--', 'sleep', String(duration)], (duration + 60) * 1000);
   const results = await load();
   const rec = await recording;
   if (rec.code !== 0) throw new Error(`perf record failed (${rec.code}): ${tail(rec.output)}`);
   const script = spawnSync('perf', ['script', '-i', data, '-F', 'pid,period,ip,sym,dso'], { encoding: 'utf8', maxBuffer: 2 ** 31 - 1 });
   if (script.status !== 0) throw new Error(`perf script failed: ${tail(script.stderr)}`);
-  rmSync(data, { force: true });
   const samples = parsePerfScript(script.stdout);
   return { results, samples: trees.map((tree) => samples.filter((x) => tree.includes(x.pid))) };
 }
@@ -263,7 +271,7 @@ const STEP_FRAMES: ReadonlyArray<[string, RegExp]> = [
   ['garbage collector', /Scaveng|MarkCompact|Heap::CollectGarbage/],
 ];
 
-function perfReport(suts: Profiled[], recorded: { results: WrkResult[]; samples: Sample[][] }, _tmp: string): void {
+function perfReport(suts: Profiled[], recorded: { results: WrkResult[]; samples: Sample[][] }): void {
   const figures = suts.map((s, i) => perRequest(recorded.samples[i]!, recorded.results[i]!.requests, STEP_FRAMES));
   const head = suts.map((s) => `row ${s.row}`);
   const diff = suts.length === 2;

@@ -1,8 +1,9 @@
 /**
  * A Prometheus counter with labels, cheap to increment on the request path. A child of
  * prom-client's Counter hashes and validates its label set on every inc() and returns a
- * fresh object; per request that cost showed in the paired ablations (bench/README.md,
- * "Finding the cost"). Here a child is a number in a series made once per label set; the
+ * fresh object: work the gateway need not do per request (the whole per-request
+ * accounting, this included, measured 6% paired; bench/README.md, "What each feature
+ * costs"). Here a child is a number in a series made once per label set; the
  * registry (still prom-client's) reads the series only when scraped, through get(), in the
  * shape prom-client's own counters report, so the exposition text is the same, and the
  * workers' aggregation (ops/primary.ts) sums it as it sums theirs.
