@@ -43,7 +43,7 @@ const { values: args } = parseArgs({
 });
 const NODE = process.execPath;
 
-interface Sut { m: Managed; port: number; headers: string[]; env?: NodeJS.ProcessEnv }
+interface Sut { m: Managed; port: number; headers: string[]; env?: Record<string, string> }
 
 async function startSut(root: string, nodeArgs: string[], backendPort: number, redisUrl: string, tmp: string, entry: string, lock: boolean): Promise<Sut> {
   const port = await freePort();
@@ -80,7 +80,11 @@ async function window(s: Sut, seconds: number): Promise<{ us: number; rps: numbe
   return { us: (cpu * 1e6) / r.requests, rps: r.rps };
 }
 
-const target = (s: { m: Managed; port: number; headers: string[] }): PairedTarget => ({ pids: [s.m.pid], port: s.port, path: `${MOUNT_PREFIX}/`, headers: s.headers });
+// The write mix (--sessions, --write-every) goes along: without it a paired round would load plain GETs.
+const target = (s: Sut): PairedTarget => ({
+  pids: [s.m.pid], port: s.port, path: `${MOUNT_PREFIX}/`, headers: s.headers,
+  ...(s.env ? { script: join(WRK_DIR, 'write-mix.lua'), env: s.env } : {}),
+});
 
 const tmp = mkdtempSync(join(tmpdir(), 'sgw-ab-'));
 try {
