@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuSeconds, freePort, startProcess, stopAll, waitReady, type Managed } from './lib/proc.ts';
 import { startBackend, startRedis } from './lib/services.ts';
-import { gatewayConfigYaml, gatewayLogin } from './lib/systems.ts';
+import { backendStats, gatewayConfigYaml, gatewayLogin, statsDelta } from './lib/systems.ts';
 import { runWrk, WRK_DIR } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
 import { median } from './lib/stats.ts';
@@ -43,7 +43,8 @@ const { values: args } = parseArgs({
 });
 const NODE = process.execPath;
 
-interface Sut { m: Managed; port: number; headers: string[]; env?: Record<string, string> }
+/** What loads one side: the same fields for alternating windows and paired ones. */
+interface Sut { m: Managed; port: number; headers: string[]; script?: string; env?: Record<string, string> }
 
 async function startSut(root: string, nodeArgs: string[], backendPort: number, redisUrl: string, tmp: string, entry: string, lock: boolean): Promise<Sut> {
   const port = await freePort();
@@ -63,7 +64,7 @@ async function startSut(root: string, nodeArgs: string[], backendPort: number, r
     for (let i = 0; i < sessions; i++) cookies.push(await gatewayLogin(port));
     const file = join(tmp, `cookies-${port}.txt`);
     writeFileSync(file, `${cookies.join('\n')}\n`);
-    return { m, port, headers: [], env: { BENCH_COOKIE_FILE: file, BENCH_WRITE_EVERY: args['write-every'], BENCH_PATH_PREFIX: MOUNT_PREFIX } };
+    return { m, port, headers: [], script: join(WRK_DIR, 'write-mix.lua'), env: { BENCH_COOKIE_FILE: file, BENCH_WRITE_EVERY: args['write-every']!, BENCH_PATH_PREFIX: MOUNT_PREFIX } };
   }
   const headers = args.session && !bareScript ? [`Cookie: ${await gatewayLogin(port)}`] : [];
   return { m, port, headers };
@@ -72,19 +73,14 @@ async function startSut(root: string, nodeArgs: string[], backendPort: number, r
 async function window(s: Sut, seconds: number): Promise<{ us: number; rps: number }> {
   const before = cpuSeconds([s.m.pid]);
   const r = await runWrk({
-    url: `http://127.0.0.1:${s.port}${MOUNT_PREFIX}/`, connections: Number(args.connections), durationSeconds: seconds, cpu: '0', headers: s.headers,
-    ...(s.env ? { script: join(WRK_DIR, 'write-mix.lua'), env: s.env } : {}),
+    url: `http://127.0.0.1:${s.port}${MOUNT_PREFIX}/`, connections: Number(args.connections), durationSeconds: seconds, cpu: '0', headers: s.headers, script: s.script, env: s.env,
   });
   const cpu = cpuSeconds([s.m.pid]) - before;
   if (r.errors.status > 0) throw new Error(`non-2xx answers: ${r.errors.status}`);
   return { us: (cpu * 1e6) / r.requests, rps: r.rps };
 }
 
-// The write mix (--sessions, --write-every) goes along: without it a paired round would load plain GETs.
-const target = (s: Sut): PairedTarget => ({
-  pids: [s.m.pid], port: s.port, path: `${MOUNT_PREFIX}/`, headers: s.headers,
-  ...(s.env ? { script: join(WRK_DIR, 'write-mix.lua'), env: s.env } : {}),
-});
+const target = (s: Sut): PairedTarget => ({ pids: [s.m.pid], port: s.port, path: `${MOUNT_PREFIX}/`, headers: s.headers, script: s.script, env: s.env });
 
 const tmp = mkdtempSync(join(tmpdir(), 'sgw-ab-'));
 try {
@@ -94,6 +90,7 @@ try {
   const B = await startSut(args.b!, args['b-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp, args['b-entry'] || args.entry!, args['b-lock']!);
   await window(A, 2);
   await window(B, 2);
+  const statsBefore = await backendStats(backendPort);
   const ratios: number[] = [];
   const as: number[] = [];
   const bs: number[] = [];
@@ -112,6 +109,15 @@ try {
     }
     as.push(a.us); bs.push(b.us); ratios.push(a.us / b.us);
     console.log(`round ${i + 1}: A ${a.us.toFixed(1)} µs/req (${a.rps.toFixed(0)} req/s)  B ${b.us.toFixed(1)} µs/req (${b.rps.toFixed(0)} req/s)  A/B ${(a.us / b.us).toFixed(3)}`);
+  }
+  // The backend's counters say whether the rounds loaded what was asked: a write mix that
+  // never reached it would measure plain GETs and still print a ratio.
+  const seen = statsDelta(statsBefore, await backendStats(backendPort));
+  const every = Number(args['write-every']);
+  if (A.script && B.script && every <= 1000) {
+    const share = seen.writeBacks / Math.max(1, seen.requests);
+    console.log(`the backend answered ${seen.requests} requests, ${seen.writeBacks} with a write-back (1 in ${(1 / share).toFixed(1)})`);
+    if (share < 0.5 / every || share > 1.5 / every) throw new Error(`write-backs were 1 in ${(1 / share).toFixed(1)} of the backend's requests, expected 1 in ${every}`);
   }
   const sorted = [...ratios].sort((p, q) => p - q);
   console.log(`median: A ${median(as).toFixed(1)} µs/req, B ${median(bs).toFixed(1)} µs/req; A/B by CPU ${median(ratios).toFixed(3)} (range ${sorted[0]!.toFixed(3)}-${sorted[sorted.length - 1]!.toFixed(3)})`);
