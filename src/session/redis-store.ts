@@ -8,7 +8,7 @@
  * 2^53 lose digits, `/` becomes `\/`). Each script
  * touches one key, so it stays atomic on Redis Cluster.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { Redis, Cluster, type RedisOptions } from 'ioredis';
 import { createRedisClient, type RedisConnection } from './redis-client.ts';
 import type { CasResult, MoveResult, SessionStore, StoredSession } from './store.ts';
@@ -95,7 +95,8 @@ export interface RedisStoreOptions {
 export const AUX_PREFIX = 'sgw:';
 
 export function versionOf(raw: string): string {
-  return createHash('sha1').update(raw, 'utf8').digest('hex');
+  // One-shot: half the time of createHash().update().digest() for a ~1 KB session.
+  return hash('sha1', raw, 'hex');
 }
 
 /** The version (a SHA-1 of the text) is only needed for writes, so it is computed on first use. */

@@ -118,7 +118,8 @@ export function verifyCompact(
   const key = keys.get(header.kid);
   if (!key || key.alg !== alg) throw new ProtocolError('unknown_key', `no key with kid ${JSON.stringify(header.kid)}`);
   const signature = decodeSegment(s, 'the JWS signature');
-  decodeSegment(p, 'the JWS payload'); // charset check before the signature is trusted to cover it
+  // Decoded (so its charset checked) before the signature is trusted to cover it, parsed only after.
+  const payload = decodeSegment(p, 'the JWS payload');
   if (!key.verify(`${h}.${p}`, signature)) throw new ProtocolError('bad_signature', 'the signature does not match');
-  return parseJsonObject(decodeSegment(p, 'the JWS payload'), 'the JWS payload');
+  return parseJsonObject(payload, 'the JWS payload');
 }
