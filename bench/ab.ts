@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { cpuSeconds, freePort, startProcess, stopAll, waitReady, type Managed } from './lib/proc.ts';
 import { startBackend, startRedis } from './lib/services.ts';
+import type { BackendStats } from './backend.ts';
 import { backendStats, gatewayConfigYaml, gatewayLogin, statsDelta } from './lib/systems.ts';
 import { runWrk, WRK_DIR } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
@@ -90,6 +91,18 @@ try {
   const B = await startSut(args.b!, args['b-node']!.split(' ').filter(Boolean), backendPort, redisUrl, tmp, args['b-entry'] || args.entry!, args['b-lock']!);
   await window(A, 2);
   await window(B, 2);
+  /**
+   * The backend's counters say whether the rounds loaded what was asked: a write mix that
+   * never reached it would measure plain GETs and still print a ratio.
+   */
+  const checkWriteMix = async (before: BackendStats, when: string): Promise<void> => {
+    const every = Number(args['write-every']);
+    if (!A.script || !B.script || every > 1000) return;
+    const seen = statsDelta(before, await backendStats(backendPort));
+    const share = seen.writeBacks / Math.max(1, seen.requests);
+    console.log(`${when}, the backend answered ${seen.requests} requests, ${seen.writeBacks} with a write-back (1 in ${(1 / share).toFixed(1)})`);
+    if (share < 0.5 / every || share > 1.5 / every) throw new Error(`write-backs were 1 in ${(1 / share).toFixed(1)} of the backend's requests, expected 1 in ${every}`);
+  };
   const statsBefore = await backendStats(backendPort);
   const ratios: number[] = [];
   const as: number[] = [];
@@ -108,17 +121,10 @@ try {
       [a, b] = first ? [x, y] : [y, x];
     }
     as.push(a.us); bs.push(b.us); ratios.push(a.us / b.us);
+    if (i === 0) await checkWriteMix(statsBefore, 'in round 1'); // fail early, not after every round
     console.log(`round ${i + 1}: A ${a.us.toFixed(1)} µs/req (${a.rps.toFixed(0)} req/s)  B ${b.us.toFixed(1)} µs/req (${b.rps.toFixed(0)} req/s)  A/B ${(a.us / b.us).toFixed(3)}`);
   }
-  // The backend's counters say whether the rounds loaded what was asked: a write mix that
-  // never reached it would measure plain GETs and still print a ratio.
-  const seen = statsDelta(statsBefore, await backendStats(backendPort));
-  const every = Number(args['write-every']);
-  if (A.script && B.script && every <= 1000) {
-    const share = seen.writeBacks / Math.max(1, seen.requests);
-    console.log(`the backend answered ${seen.requests} requests, ${seen.writeBacks} with a write-back (1 in ${(1 / share).toFixed(1)})`);
-    if (share < 0.5 / every || share > 1.5 / every) throw new Error(`write-backs were 1 in ${(1 / share).toFixed(1)} of the backend's requests, expected 1 in ${every}`);
-  }
+  await checkWriteMix(statsBefore, 'in all');
   const sorted = [...ratios].sort((p, q) => p - q);
   console.log(`median: A ${median(as).toFixed(1)} µs/req, B ${median(bs).toFixed(1)} µs/req; A/B by CPU ${median(ratios).toFixed(3)} (range ${sorted[0]!.toFixed(3)}-${sorted[sorted.length - 1]!.toFixed(3)})`);
 } finally {
