@@ -13,6 +13,7 @@
  * write-backs 0.968, inside the noise): not taken.
  *
  * package.json's scripts, bin/, the Dockerfile (NODE_OPTIONS), the demo, the benchmark and
- * the tests' gateway processes all pass them; test/unit/deploy/node-flags.test.ts keeps the text files in step with this list.
+ * the tests' gateway processes all pass them; test/unit/deploy/node-flags.test.ts keeps
+ * the text files in step with this list.
  */
 export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8'];
