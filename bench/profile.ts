@@ -24,7 +24,6 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { GATEWAY_NODE_FLAGS } from '../src/node-flags.ts';
 import { commandExists, freePort, processTree, runToCompletion, startProcess, stopAll, tail, waitReady, type Managed } from './lib/proc.ts';
 import { parsePerfScript, perRequest, SELF_GROUPS, type Sample } from './lib/perf-stacks.ts';
@@ -33,35 +32,54 @@ import { gatewayConfigYaml, gatewayLogin } from './lib/systems.ts';
 import { runWrk, WRK_DIR, type WrkResult } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
 import { cookieFrom, httpGet } from './lib/http.ts';
+import { parseCli, usageExit, UsageError, wholeNumber } from './lib/cli.ts';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const NODE = process.execPath;
 
-const { values: args } = parseArgs({
-  options: {
-    row: { type: 'string', default: '5' },
-    with: { type: 'string' },
-    duration: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '64' },
-    interval: { type: 'string', default: '100' },
-    top: { type: 'string', default: '40' },
-    dist: { type: 'boolean', default: false },
-    perf: { type: 'boolean', default: false },
-    frequency: { type: 'string', default: '1999' },
-    warmup: { type: 'string', default: '10' },
-    /** Row 7: one request in this many writes back (10, as in the benchmark). */
-    'write-every': { type: 'string', default: '10' },
-  },
+const HELP = `Usage: npm run bench:profile -- [options]
+  --row N              the row to profile: 3 bare http-proxy-3, 4 naive, 5-7 the gateway, 8 bare undici (default 5)
+  --with LIST          more rows loaded at the same time on the SUT core, e.g. --with 5 or --with 6,7;
+                       with one, a difference column
+  --perf               Linux perf (node --perf-basic-prof, perf record -g) instead of node --cpu-prof
+  --duration S         seconds recorded (default 10)
+  --warmup S           --perf: seconds of load before recording (default 10)
+  --frequency HZ       --perf: samples per second (default 1999)
+  --interval US        --cpu-prof: µs between samples (default 100)
+  --connections N      wrk connections, shared by the rows (default 64)
+  --write-every K      row 7: 1 request in K writes back (default 10)
+  --top N              functions listed (default 40)
+  --dist               the gateway rows run the built dist/ (npm run build) instead of src/`;
+
+const args = parseCli(HELP, {
+  row: { type: 'string', default: '5' },
+  with: { type: 'string' },
+  duration: { type: 'string', default: '10' },
+  connections: { type: 'string', default: '64' },
+  interval: { type: 'string', default: '100' },
+  top: { type: 'string', default: '40' },
+  dist: { type: 'boolean', default: false },
+  perf: { type: 'boolean', default: false },
+  frequency: { type: 'string', default: '1999' },
+  warmup: { type: 'string', default: '10' },
+  'write-every': { type: 'string', default: '10' },
 });
-/** A whole number of at least `min` from option `name`, or an error that names it. */
-function wholeNumber(name: string, min: number): number {
-  const text = (args as Record<string, unknown>)[name];
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} takes a whole number of at least ${min}, got ${JSON.stringify(text)}`);
-  return n;
-}
-const duration = wholeNumber('duration', 1);
-for (const [name, min] of [['frequency', 1], ['warmup', 0], ['write-every', 1], ['top', 1]] as const) wholeNumber(name, min);
+const PROFILED_ROWS = [3, 4, 5, 6, 7, 8];
+const { duration, rows } = (() => {
+  try {
+    for (const [name, min] of [['frequency', 1], ['warmup', 0], ['write-every', 1], ['top', 1], ['connections', 1], ['interval', 1]] as const) {
+      wholeNumber(name, args[name], min);
+    }
+    const rows = [args.row, ...(args.with ? args.with.split(',') : [])].map((text) => {
+      const row = Number(text.trim());
+      if (!PROFILED_ROWS.includes(row)) throw new UsageError(`--row and --with take rows ${PROFILED_ROWS.join(', ')}; got ${JSON.stringify(text)}`);
+      return row;
+    });
+    return { duration: wholeNumber('duration', args.duration, 1), rows };
+  } catch (error) {
+    return usageExit(error);
+  }
+})();
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
@@ -185,13 +203,12 @@ async function startRow(row: number, tmp: string, redisUrl: string, backendPort:
     for (let i = 0; i < 64; i++) cookies.push(await gatewayLogin(port));
     const file = join(tmp, `cookies-${port}.txt`);
     writeFileSync(file, `${cookies.join('\n')}\n`);
-    return { row, sut, port, headers, dir, script: join(WRK_DIR, 'write-mix.lua'), env: { BENCH_COOKIE_FILE: file, BENCH_WRITE_EVERY: args['write-every']!, BENCH_PATH_PREFIX: MOUNT_PREFIX } };
+    return { row, sut, port, headers, dir, script: join(WRK_DIR, 'write-mix.lua'), env: { BENCH_COOKIE_FILE: file, BENCH_WRITE_EVERY: args['write-every'], BENCH_PATH_PREFIX: MOUNT_PREFIX } };
   }
   return { row, sut, port, headers, dir };
 }
 
 async function main(): Promise<void> {
-  const rows = [Number(args.row), ...(args.with ? args.with.split(',').map(Number) : [])];
   const tmp = mkdtempSync(join(tmpdir(), 'sgw-profile-'));
   try {
     const { url: redisUrl } = await startRedis('0');
@@ -243,7 +260,7 @@ async function recordWhile(suts: Profiled[], tmp: string, load: () => Promise<Wr
   const trees = suts.map((s) => processTree(s.sut.pid));
   // In the run's temp dir, which main() removes whatever happens.
   const data = join(tmp, 'perf.data');
-  const recording = runToCompletion('perf record', 'perf', ['record', '-F', args.frequency!, '-g', '-p', trees.flat().join(','), '-o', data, '--', 'sleep', String(duration)], (duration + 60) * 1000);
+  const recording = runToCompletion('perf record', 'perf', ['record', '-F', args.frequency, '-g', '-p', trees.flat().join(','), '-o', data, '--', 'sleep', String(duration)], (duration + 60) * 1000);
   const results = await load();
   const rec = await recording;
   if (rec.code !== 0) throw new Error(`perf record failed (${rec.code}): ${tail(rec.output)}`);

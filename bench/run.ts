@@ -20,7 +20,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { arch, cpus, release, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import {
   commandExists, freePort, killAllSync, pinSelf, setPinnedNice, processTree, runToCompletion, startProcess, stopAll,
@@ -36,6 +35,7 @@ import { fmtMiB, fmtMs, fmtRps, median } from './lib/stats.ts';
 import { runWrk } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
 import type { MicroCase } from './micro.ts';
+import { parseCli, usageExit, UsageError } from './lib/cli.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(HERE);
@@ -74,7 +74,7 @@ function parseRows(text: string): number[] {
   const out = new Set<number>();
   for (const part of text.split(',')) {
     const m = /^\s*(\d+)\s*(?:-\s*(\d+))?\s*$/.exec(part);
-    if (!m) throw new Error(`--rows: cannot read "${part}"`);
+    if (!m) usageExit(new UsageError(`--rows: cannot read "${part}"`));
     const a = Number(m[1]);
     const b = m[2] ? Number(m[2]) : a;
     for (let i = a; i <= b; i++) out.add(i);
@@ -82,41 +82,33 @@ function parseRows(text: string): number[] {
   return [...out].filter((i) => ROWS.some((r) => r.id === i)).sort((a, b) => a - b);
 }
 
-const { values: args } = parseArgs({
-  allowNegative: true,
-  options: {
-    quick: { type: 'boolean', default: false },
-    runs: { type: 'string' },
-    duration: { type: 'string' },
-    warmup: { type: 'string' },
-    rows: { type: 'string' },
-    'pair-rounds': { type: 'string' },
-    'pair-seconds': { type: 'string' },
-    connections: { type: 'string', default: '64' },
-    'latency-connections': { type: 'string', default: '8' },
-    sessions: { type: 'string', default: '64' },
-    micro: { type: 'boolean', default: true },
-    'micro-only': { type: 'boolean', default: false },
-    soak: { type: 'boolean', default: false },
-    'soak-seconds': { type: 'string', default: '120' },
-    'soak-warmup': { type: 'string', default: '30' },
-    'soak-target': { type: 'string', default: 'gateway' },
-    'soak-same-user': { type: 'boolean', default: false },
-    'install-nginx': { type: 'boolean', default: false },
-    install: { type: 'boolean', default: true },
-    'idle-timeout': { type: 'string' },
-    'max-reruns': { type: 'string' },
-    'max-foreign': { type: 'string' },
-    'max-sut-core': { type: 'string', default: '0.05' },
-    patience: { type: 'string' },
-    nice: { type: 'string', default: '0' },
-    help: { type: 'boolean', default: false },
-  },
-});
-if (args.help) {
-  console.log(HELP);
-  process.exit(0);
-}
+const args = parseCli(HELP, {
+  quick: { type: 'boolean', default: false },
+  runs: { type: 'string' },
+  duration: { type: 'string' },
+  warmup: { type: 'string' },
+  rows: { type: 'string' },
+  'pair-rounds': { type: 'string' },
+  'pair-seconds': { type: 'string' },
+  connections: { type: 'string', default: '64' },
+  'latency-connections': { type: 'string', default: '8' },
+  sessions: { type: 'string', default: '64' },
+  micro: { type: 'boolean', default: true },
+  'micro-only': { type: 'boolean', default: false },
+  soak: { type: 'boolean', default: false },
+  'soak-seconds': { type: 'string', default: '120' },
+  'soak-warmup': { type: 'string', default: '30' },
+  'soak-target': { type: 'string', default: 'gateway' },
+  'soak-same-user': { type: 'boolean', default: false },
+  'install-nginx': { type: 'boolean', default: false },
+  install: { type: 'boolean', default: true },
+  'idle-timeout': { type: 'string' },
+  'max-reruns': { type: 'string' },
+  'max-foreign': { type: 'string' },
+  'max-sut-core': { type: 'string', default: '0.05' },
+  patience: { type: 'string' },
+  nice: { type: 'string', default: '0' },
+}, true);
 
 const quick = args.quick;
 const opts = {
@@ -146,11 +138,16 @@ const opts = {
   patience: Number(args.patience ?? (quick ? 20 : 150)),
   nice: Number(args.nice),
 };
-for (const [k, v] of Object.entries(opts)) {
-  if (typeof v === 'number' && !(v >= 0) && k !== 'nice') throw new Error(`--${k}: not a number`);
+try {
+  for (const [k, v] of Object.entries(opts)) {
+    // opts' names are the options' in camel case: maxReruns is --max-reruns
+    if (typeof v === 'number' && !(v >= 0) && k !== 'nice') throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: not a number of at least 0`);
+  }
+  if (!Number.isInteger(opts.nice) || opts.nice < -20 || opts.nice > 19) throw new UsageError('--nice: an integer from -20 to 19');
+  if (opts.soakTarget !== 'gateway' && opts.soakTarget !== 'naive') throw new UsageError('--soak-target is gateway or naive');
+} catch (error) {
+  usageExit(error);
 }
-if (!Number.isInteger(opts.nice) || opts.nice < -20 || opts.nice > 19) throw new Error('--nice: an integer from -20 to 19');
-if (opts.soakTarget !== 'gateway' && opts.soakTarget !== 'naive') throw new Error('--soak-target is gateway or naive');
 
 const idle: IdleOptions = {
   maxBusyCores: 0.2,
