@@ -1,5 +1,10 @@
 /** Entry point: `node src/main.ts --config config/gateway.yaml`. */
-import { runCli } from './cli.ts';
+import { applyRuntimeV8Flags } from './node-flags.ts';
+
+// Before the rest of the gateway loads: set later, after the collections that loading it
+// makes, the heap flag did not take (node-flags.ts).
+applyRuntimeV8Flags();
+const { runCli } = await import('./cli.ts');
 
 process.on('unhandledRejection', (reason) => {
   console.error(JSON.stringify({ level: 'fatal', event: 'unhandled_rejection', err: String((reason as Error)?.stack ?? reason) }));

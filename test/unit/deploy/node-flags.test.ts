@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { GATEWAY_NODE_FLAGS } from '../../../src/node-flags.ts';
+import { applyRuntimeV8Flags, GATEWAY_NODE_FLAGS, GATEWAY_RUNTIME_V8_FLAGS } from '../../../src/node-flags.ts';
 import { parseDockerfile } from './dockerfile.ts';
 
 const flags = GATEWAY_NODE_FLAGS.join(' ');
@@ -40,5 +40,37 @@ describe('the gateway is started with its Node flags everywhere', () => {
     // already stops at 16 MB (src/node-flags.ts), so there the flag changes nothing.
     if (process.versions.node.startsWith('24.')) expect(Number(uncapped.stdout)).toBeGreaterThan(Number(capped.stdout));
     else expect(Number(uncapped.stdout)).toBeGreaterThanOrEqual(Number(capped.stdout));
+  });
+});
+
+describe('the V8 flags the gateway sets on itself (applyRuntimeV8Flags)', () => {
+  const applied = (execArgv: string[]) => {
+    const set: string[] = [];
+    applyRuntimeV8Flags(execArgv, (flag) => set.push(flag));
+    return set;
+  };
+
+  it('sets each one when the command line has none of them', () => {
+    expect(applied(['--max-semi-space-size=8', '--conditions=development'])).toEqual(['--heap-growing-percent=50']);
+  });
+
+  it('leaves a flag the operator gave on the command line alone, spelled either way', () => {
+    expect(applied(['--heap-growing-percent=100'])).toEqual([]);
+    expect(applied(['--heap_growing_percent=100'])).toEqual([]);
+  });
+
+  it('this Node\'s V8 knows them (an unknown flag is reported on stderr, not thrown)', () => {
+    const script = `require('node:v8').setFlagsFromString(${JSON.stringify(GATEWAY_RUNTIME_V8_FLAGS.join(' '))}); require('node:v8').setFlagsFromString('--no-such-v8-flag-here')`;
+    const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '' } });
+    expect(r.status).toBe(0);
+    // The deliberate unknown flag proves that this Node reports one; ours must not be reported.
+    expect(r.stderr).toContain('unrecognized flag --no-such-v8-flag-here');
+    for (const flag of GATEWAY_RUNTIME_V8_FLAGS) expect(r.stderr).not.toContain(flag);
+  });
+
+  it('Node refuses them in NODE_OPTIONS, which is why the gateway sets them itself', () => {
+    const r = spawnSync(process.execPath, ['-e', '0'], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: GATEWAY_RUNTIME_V8_FLAGS[0]! } });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('is not allowed in NODE_OPTIONS');
   });
 });
