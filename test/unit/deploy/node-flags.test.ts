@@ -54,6 +54,15 @@ describe('the V8 flags the gateway sets on itself (applyRuntimeV8Flags)', () => 
     expect(applied(['--max-semi-space-size=8', '--conditions=development'])).toEqual(['--heap-growing-percent=50']);
   });
 
+  it('src/main.ts sets them before the rest of the gateway loads (set after, the heap flag did not take)', () => {
+    const main = readFileSync('src/main.ts', 'utf8');
+    const staticImports = [...main.matchAll(/^import .* from '([^']+)';$/gm)].map((m) => m[1]);
+    expect(staticImports).toEqual(['./node-flags.ts']);
+    const applied = main.indexOf('applyRuntimeV8Flags();');
+    expect(applied).toBeGreaterThan(-1);
+    expect(applied).toBeLessThan(main.indexOf("await import('./cli.ts')"));
+  });
+
   it('leaves a flag the operator gave on the command line alone, spelled either way', () => {
     expect(applied(['--heap-growing-percent=100'])).toEqual([]);
     expect(applied(['--heap_growing_percent=100'])).toEqual([]);
