@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { cpuSeconds, freePort, startProcess, stopAll, waitReady, type Managed } from './lib/proc.ts';
 import { startBackend, startRedis } from './lib/services.ts';
 import type { BackendStats } from './backend.ts';
-import { backendStats, gatewayConfigYaml, gatewayLogin, statsDelta } from './lib/systems.ts';
-import { runWrk, WRK_DIR } from './lib/wrk.ts';
+import { backendStats, gatewayConfigYaml, gatewayLogin, statsDelta, writeMixLoad } from './lib/systems.ts';
+import { runWrk } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
 import { median } from './lib/stats.ts';
 import { parseCli, usageExit, UsageError, wholeNumber } from './lib/cli.ts';
@@ -92,11 +92,7 @@ async function startSut(root: string, nodeArgs: string[], backendPort: number, r
   await waitReady(m, port, 20_000, /listening/);
   const sessions = opts.sessions;
   if (args.session && !bareScript && sessions > 1) {
-    const cookies: string[] = [];
-    for (let i = 0; i < sessions; i++) cookies.push(await gatewayLogin(port));
-    const file = join(tmp, `cookies-${port}.txt`);
-    writeFileSync(file, `${cookies.join('\n')}\n`);
-    return { m, port, headers: [], script: join(WRK_DIR, 'write-mix.lua'), env: { BENCH_COOKIE_FILE: file, BENCH_WRITE_EVERY: String(opts.writeEvery), BENCH_PATH_PREFIX: MOUNT_PREFIX } };
+    return { m, port, headers: [], ...await writeMixLoad(port, sessions, opts.writeEvery, tmp) };
   }
   const headers = args.session && !bareScript ? [`Cookie: ${await gatewayLogin(port)}`] : [];
   return { m, port, headers };

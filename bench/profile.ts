@@ -28,8 +28,8 @@ import { GATEWAY_NODE_FLAGS } from '../src/node-flags.ts';
 import { commandExists, freePort, processTree, runToCompletion, startProcess, stopAll, tail, waitReady, type Managed } from './lib/proc.ts';
 import { parsePerfScript, perRequest, SELF_GROUPS, type Sample } from './lib/perf-stacks.ts';
 import { startBackend, startRedis } from './lib/services.ts';
-import { gatewayConfigYaml, gatewayLogin } from './lib/systems.ts';
-import { runWrk, WRK_DIR, type WrkResult } from './lib/wrk.ts';
+import { gatewayConfigYaml, gatewayLogin, writeMixLoad } from './lib/systems.ts';
+import { runWrk, type WrkResult } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
 import { cookieFrom, httpGet } from './lib/http.ts';
 import { parseCli, usageExit, UsageError, wholeNumber } from './lib/cli.ts';
@@ -199,11 +199,7 @@ async function startRow(row: number, tmp: string, redisUrl: string, backendPort:
   if (row === 6) headers.push(`Cookie: ${await gatewayLogin(port)}`);
   if (row === 7) {
     // As the benchmark's row 7: 64 sessions in rotation, every 10th request a write-back (--write-every).
-    const cookies: string[] = [];
-    for (let i = 0; i < 64; i++) cookies.push(await gatewayLogin(port));
-    const file = join(tmp, `cookies-${port}.txt`);
-    writeFileSync(file, `${cookies.join('\n')}\n`);
-    return { row, sut, port, headers, dir, script: join(WRK_DIR, 'write-mix.lua'), env: { BENCH_COOKIE_FILE: file, BENCH_WRITE_EVERY: args['write-every'], BENCH_PATH_PREFIX: MOUNT_PREFIX } };
+    return { row, sut, port, headers, dir, ...await writeMixLoad(port, 64, Number(args['write-every']), tmp) };
   }
   return { row, sut, port, headers, dir };
 }

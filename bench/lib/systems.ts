@@ -217,6 +217,18 @@ export async function gatewayLogin(port: number): Promise<string> {
   return cookie;
 }
 
+/**
+ * wrk's load for the write mix (row 7): `sessions` sessions logged in through the gateway
+ * and taken in rotation, 1 request in `every` to `/app/write` (bench/wrk/write-mix.lua).
+ */
+export async function writeMixLoad(port: number, sessions: number, every: number, tmp: string): Promise<{ script: string; env: Record<string, string> }> {
+  const cookies: string[] = [];
+  for (let i = 0; i < sessions; i++) cookies.push(await gatewayLogin(port));
+  const file = join(tmp, `cookies-${port}.txt`);
+  writeFileSync(file, `${cookies.join('\n')}\n`);
+  return { script: join(WRK_DIR, 'write-mix.lua'), env: { BENCH_COOKIE_FILE: file, BENCH_WRITE_EVERY: String(every), BENCH_PATH_PREFIX: MOUNT_PREFIX } };
+}
+
 function gatewayUnavailable(ctx: BenchContext): string | null {
   return existsSync(gatewayEntry(ctx)) ? null : 'src/main.ts does not exist yet';
 }
@@ -264,14 +276,10 @@ const gwWrite: RowDef = {
   async start(ctx) {
     const { m, port } = await startGateway(ctx);
     try {
-      const cookies: string[] = [];
-      for (let i = 0; i < ctx.writeSessions; i++) cookies.push(await gatewayLogin(port));
-      const file = join(ctx.tmp, `cookies-${port}.txt`);
-      writeFileSync(file, `${cookies.join('\n')}\n`);
+      const load = await writeMixLoad(port, ctx.writeSessions, 10, ctx.tmp);
       return {
         main: m, processes: [m], port, path: `${MOUNT_PREFIX}/`, headers: [], statsPort: ctx.backendPort,
-        script: join(WRK_DIR, 'write-mix.lua'),
-        env: { BENCH_COOKIE_FILE: file, BENCH_WRITE_EVERY: '10', BENCH_PATH_PREFIX: MOUNT_PREFIX },
+        ...load,
         check: (d, n) => {
           const s = sessionCheck(d, n);
           if (s) return s;
