@@ -26,7 +26,7 @@ describe('wholeNumber', () => {
   });
 });
 
-describe.each([['bench/run.ts'], ['bench/ab.ts'], ['bench/profile.ts']])('%s', (tool) => {
+describe.each([['bench/run.ts'], ['bench/ab.ts'], ['bench/profile.ts'], ['bench/memory.ts']])('%s', (tool) => {
   it('--help prints the usage and exits 0', () => {
     const r = run(tool, '--help');
     expect(r.status).toBe(0);
@@ -48,6 +48,8 @@ describe('a wrong value names its option', () => {
     ['bench/ab.ts', ['--a', '.', '--b', '.', '--write-every', '0'], '--write-every takes a whole number of at least 1'],
     ['bench/profile.ts', ['--row', '9'], '--row and --with take rows 3, 4, 5, 6, 7, 8; got "9"'],
     ['bench/profile.ts', ['--duration', '0'], '--duration takes a whole number of at least 1'],
+    ['bench/memory.ts', ['--row', '3'], '--row takes 5, 6 or 7; got "3"'],
+    ['bench/memory.ts', ['--runs', 'two'], '--runs takes a whole number of at least 1'],
   ])('%s %j', (tool, argv, message) => {
     const r = run(tool, ...argv);
     expect(r.status).toBe(2);
