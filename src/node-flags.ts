@@ -33,10 +33,10 @@ export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=8']
  * live with a session under load; set after the modules loaded, still 56 MB). Measured
  * 2026-12-04 with npm run bench's load (64 connections, peak RSS, two runs each): with a
  * ~500 B session 190-199 -> 161-163 MB, 1 in 10 writing back 183-187 -> 167-168 MB,
- * anonymous 164-165 -> 157-162 MB. CPU per request,
- * the build before over the build with it (bench/ab.ts paired, 12 rounds): 1.009 with a
- * session, 0.976 anonymous, 0.980 writing back; the same build against itself gives 0.986
- * (0.870-1.134), so a cost of 1-2% cannot be ruled out nor shown.
+ * anonymous 164-165 -> 157-162 MB (npm run bench:memory shows the heap spaces). CPU per
+ * request, the build before over the build with it (bench/ab.ts paired, 12 rounds): 1.009
+ * with a session, 0.976 anonymous, 0.980 writing back (16 rounds: 1.007); the same build
+ * against itself gives 0.986 (0.870-1.134), so a cost of 1-2% cannot be ruled out nor shown.
  */
 export const GATEWAY_RUNTIME_V8_FLAGS: readonly string[] = ['--heap-growing-percent=50'];
 
