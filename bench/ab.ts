@@ -18,7 +18,7 @@ import { backendStats, gatewayConfigYaml, gatewayLogin, statsDelta, writeMixLoad
 import { runWrk } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
 import { median } from './lib/stats.ts';
-import { parseCli, usageExit, UsageError, wholeNumber } from './lib/cli.ts';
+import { parseCli, readOptions, UsageError, wholeNumber } from './lib/cli.ts';
 import { pairedWindow, type PairedTarget } from './lib/paired.ts';
 
 const HELP = `Usage: node bench/ab.ts --a A --b B [options]
@@ -54,25 +54,21 @@ const args = parseCli(HELP, {
   'a-lock': { type: 'boolean', default: false },
   'b-lock': { type: 'boolean', default: false },
 });
-const opts = (() => {
-  try {
-    if (!args.a || !args.b) throw new UsageError('--a and --b are both needed: two checkouts, "bare" or "bare-undici"');
-    for (const side of [args.a, args.b]) {
-      if (side !== 'bare' && side !== 'bare-undici' && !existsSync(side)) throw new UsageError(`no such checkout: ${side}`);
-    }
-    return {
-      a: args.a,
-      b: args.b,
-      rounds: wholeNumber('rounds', args.rounds, 1),
-      seconds: wholeNumber('seconds', args.seconds, 1),
-      connections: wholeNumber('connections', args.connections, 1),
-      sessions: wholeNumber('sessions', args.sessions, 1),
-      writeEvery: wholeNumber('write-every', args['write-every'], 1),
-    };
-  } catch (error) {
-    return usageExit(error);
+const opts = readOptions(() => {
+  if (!args.a || !args.b) throw new UsageError('--a and --b are both needed: two checkouts, "bare" or "bare-undici"');
+  for (const side of [args.a, args.b]) {
+    if (side !== 'bare' && side !== 'bare-undici' && !existsSync(side)) throw new UsageError(`no such checkout: ${side}`);
   }
-})();
+  return {
+    a: args.a,
+    b: args.b,
+    rounds: wholeNumber('rounds', args.rounds, 1),
+    seconds: wholeNumber('seconds', args.seconds, 1),
+    connections: wholeNumber('connections', args.connections, 1),
+    sessions: wholeNumber('sessions', args.sessions, 1),
+    writeEvery: wholeNumber('write-every', args['write-every'], 1),
+  };
+});
 const NODE = process.execPath;
 
 /** What loads one side: the same fields for alternating windows and paired ones. */

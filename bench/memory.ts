@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GATEWAY_NODE_FLAGS } from '../src/node-flags.ts';
-import { parseCli, usageExit, UsageError, wholeNumber } from './lib/cli.ts';
+import { parseCli, readOptions, UsageError, wholeNumber } from './lib/cli.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
 import { freePort, startProcess, stopAll, treeRssBytes, waitReady } from './lib/proc.ts';
 import { startBackend, startRedis } from './lib/services.ts';
@@ -38,22 +38,18 @@ const args = parseCli(HELP, {
   connections: { type: 'string', default: '64' },
   node: { type: 'string', default: '' },
 });
-const opts = (() => {
-  try {
-    const row = Number(args.row);
-    if (![5, 6, 7].includes(row)) throw new UsageError(`--row takes 5, 6 or 7; got ${JSON.stringify(args.row)}`);
-    return {
-      row,
-      runs: wholeNumber('runs', args.runs, 1),
-      warmup: wholeNumber('warmup', args.warmup, 0),
-      duration: wholeNumber('duration', args.duration, 1),
-      connections: wholeNumber('connections', args.connections, 1),
-      node: args.node.split(' ').filter(Boolean),
-    };
-  } catch (error) {
-    return usageExit(error);
-  }
-})();
+const opts = readOptions(() => {
+  const row = Number(args.row);
+  if (![5, 6, 7].includes(row)) throw new UsageError(`--row takes 5, 6 or 7; got ${JSON.stringify(args.row)}`);
+  return {
+    row,
+    runs: wholeNumber('runs', args.runs, 1),
+    warmup: wholeNumber('warmup', args.warmup, 0),
+    duration: wholeNumber('duration', args.duration, 1),
+    connections: wholeNumber('connections', args.connections, 1),
+    node: args.node.split(' ').filter(Boolean),
+  };
+});
 
 const MiB = 2 ** 20;
 
@@ -102,7 +98,8 @@ async function oneRun(tmp: string, redisUrl: string, backendPort: number): Promi
       const rss = treeRssBytes(gw.pid) / MiB;
       if (rss > peak) {
         peak = rss;
-        heap = await heapOf(port).catch(() => heap);
+        // A failed read leaves the heap columns empty rather than showing an earlier peak's.
+        heap = await heapOf(port).catch(() => null);
       }
     }
     const result = await load;

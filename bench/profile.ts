@@ -32,7 +32,7 @@ import { gatewayConfigYaml, gatewayLogin, writeMixLoad } from './lib/systems.ts'
 import { runWrk, type WrkResult } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
 import { cookieFrom, httpGet } from './lib/http.ts';
-import { parseCli, usageExit, UsageError, wholeNumber } from './lib/cli.ts';
+import { parseCli, readOptions, UsageError, wholeNumber } from './lib/cli.ts';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 const NODE = process.execPath;
@@ -65,21 +65,21 @@ const args = parseCli(HELP, {
   'write-every': { type: 'string', default: '10' },
 });
 const PROFILED_ROWS = [3, 4, 5, 6, 7, 8];
-const { duration, rows } = (() => {
-  try {
-    for (const [name, min] of [['frequency', 1], ['warmup', 0], ['write-every', 1], ['top', 1], ['connections', 1], ['interval', 1]] as const) {
-      wholeNumber(name, args[name], min);
-    }
-    const rows = [args.row, ...(args.with ? args.with.split(',') : [])].map((text) => {
-      const row = Number(text.trim());
-      if (!PROFILED_ROWS.includes(row)) throw new UsageError(`--row and --with take rows ${PROFILED_ROWS.join(', ')}; got ${JSON.stringify(text)}`);
-      return row;
-    });
-    return { duration: wholeNumber('duration', args.duration, 1), rows };
-  } catch (error) {
-    return usageExit(error);
-  }
-})();
+const opts = readOptions(() => ({
+  rows: [args.row, ...(args.with ? args.with.split(',') : [])].map((text) => {
+    const row = Number(text.trim());
+    if (!PROFILED_ROWS.includes(row)) throw new UsageError(`--row and --with take rows ${PROFILED_ROWS.join(', ')}; got ${JSON.stringify(text)}`);
+    return row;
+  }),
+  duration: wholeNumber('duration', args.duration, 1),
+  frequency: wholeNumber('frequency', args.frequency, 1),
+  warmup: wholeNumber('warmup', args.warmup, 0),
+  writeEvery: wholeNumber('write-every', args['write-every'], 1),
+  top: wholeNumber('top', args.top, 1),
+  connections: wholeNumber('connections', args.connections, 1),
+  interval: wholeNumber('interval', args.interval, 1),
+}));
+const { duration, rows } = opts;
 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
 interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
@@ -182,7 +182,7 @@ async function startRow(row: number, tmp: string, redisUrl: string, backendPort:
   mkdirSync(dir, { recursive: true });
   // --perf: V8 writes /tmp/perf-PID.map for perf to name JIT frames; its log goes to the temp dir, not the checkout.
   const prof = args.perf ? ['--perf-basic-prof', `--logfile=${join(dir, 'v8.log')}`, '--no-logfile-per-isolate']
-    : ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${args.interval}`];
+    : ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${opts.interval}`];
   let sutArgs: string[];
   if (row === 3) sutArgs = ['bench/bare-proxy.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`];
   else if (row === 8) sutArgs = ['bench/bare-undici.ts', '--port', String(port), '--target', `http://127.0.0.1:${backendPort}`];
@@ -199,7 +199,7 @@ async function startRow(row: number, tmp: string, redisUrl: string, backendPort:
   if (row === 6) headers.push(`Cookie: ${await gatewayLogin(port)}`);
   if (row === 7) {
     // As the benchmark's row 7: 64 sessions in rotation, every 10th request a write-back (--write-every).
-    return { row, sut, port, headers, dir, ...await writeMixLoad(port, 64, Number(args['write-every']), tmp) };
+    return { row, sut, port, headers, dir, ...await writeMixLoad(port, 64, opts.writeEvery, tmp) };
   }
   return { row, sut, port, headers, dir };
 }
@@ -215,11 +215,11 @@ async function main(): Promise<void> {
     // Several rows are loaded at once, sharing the SUT core: whatever the machine's speed
     // does meanwhile, it does to all of them, so their per-request costs compare.
     const load = (seconds: number) => Promise.all(suts.map((s) => runWrk({
-      url: `http://127.0.0.1:${s.port}${MOUNT_PREFIX}/`, connections: Math.max(8, Math.round(Number(args.connections) / suts.length)),
+      url: `http://127.0.0.1:${s.port}${MOUNT_PREFIX}/`, connections: Math.max(8, Math.round(opts.connections / suts.length)),
       durationSeconds: seconds, cpu: '0', headers: s.headers, script: s.script, env: s.env,
     })));
     if (args.perf) {
-      await load(Number(args.warmup)); // V8 is still optimising after 2 s (bench/README.md, Method)
+      await load(opts.warmup); // V8 is still optimising after 2 s (bench/README.md, Method)
       return perfReport(suts, await recordWhile(suts, tmp, () => load(duration)));
     }
     await load(2); // warm-up
@@ -239,11 +239,11 @@ async function main(): Promise<void> {
       const profile = JSON.parse(text) as CpuProfile;
       const to = profile.endTime - afterMeasurementUs;
       console.log(`\n## row ${s.row}: ${r.rps.toFixed(0)} req/s under the profiler; profile: ${kept}`);
-      const summary = summarise(profile, { from: to - r.durationSeconds * 1e6, to }, r.requests, Number(args.top));
+      const summary = summarise(profile, { from: to - r.durationSeconds * 1e6, to }, r.requests, opts.top);
       summaries.push(summary);
       console.log(summary.text);
     });
-    if (summaries.length === 2) console.log(difference(summaries[0]!, summaries[1]!, suts[0]!.row, suts[1]!.row, Number(args.top)));
+    if (summaries.length === 2) console.log(difference(summaries[0]!, summaries[1]!, suts[0]!.row, suts[1]!.row, opts.top));
   } finally {
     await stopAll();
     rmSync(tmp, { recursive: true, force: true });
@@ -256,7 +256,7 @@ async function recordWhile(suts: Profiled[], tmp: string, load: () => Promise<Wr
   const trees = suts.map((s) => processTree(s.sut.pid));
   // In the run's temp dir, which main() removes whatever happens.
   const data = join(tmp, 'perf.data');
-  const recording = runToCompletion('perf record', 'perf', ['record', '-F', args.frequency, '-g', '-p', trees.flat().join(','), '-o', data, '--', 'sleep', String(duration)], (duration + 60) * 1000);
+  const recording = runToCompletion('perf record', 'perf', ['record', '-F', String(opts.frequency), '-g', '-p', trees.flat().join(','), '-o', data, '--', 'sleep', String(duration)], (duration + 60) * 1000);
   const results = await load();
   const rec = await recording;
   if (rec.code !== 0) throw new Error(`perf record failed (${rec.code}): ${tail(rec.output)}`);
@@ -307,10 +307,10 @@ function perfReport(suts: Profiled[], recorded: { results: WrkResult[]; samples:
   // The functions that differ most (or cost most, for one row), by self time.
   const leaves = [...new Set(figures.flatMap((f) => [...f.leaves.keys()]))];
   const weight = (leaf: string) => (diff ? (figures[1]!.leaves.get(leaf) ?? 0) - (figures[0]!.leaves.get(leaf) ?? 0) : figures[0]!.leaves.get(leaf) ?? 0);
-  console.log(`\nSelf time of the ${args.top} functions that ${diff ? 'differ most' : 'cost most'}:\n`);
+  console.log(`\nSelf time of the ${opts.top} functions that ${diff ? 'differ most' : 'cost most'}:\n`);
   console.log(columns);
   console.log(rule);
-  for (const leaf of leaves.sort((a, b) => weight(b) - weight(a)).slice(0, Number(args.top))) {
+  for (const leaf of leaves.sort((a, b) => weight(b) - weight(a)).slice(0, opts.top)) {
     console.log(line(leaf.replace(/\|/g, '\\|').slice(0, 120), figures.map((f) => f.leaves.get(leaf) ?? 0)));
   }
 }

@@ -35,7 +35,7 @@ import { fmtMiB, fmtMs, fmtRps, median } from './lib/stats.ts';
 import { runWrk } from './lib/wrk.ts';
 import { MOUNT_PREFIX } from './lib/constants.ts';
 import type { MicroCase } from './micro.ts';
-import { parseCli, usageExit, UsageError } from './lib/cli.ts';
+import { parseCli, readOptions, usageExit, UsageError } from './lib/cli.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = dirname(HERE);
@@ -138,16 +138,14 @@ const opts = {
   patience: Number(args.patience ?? (quick ? 20 : 150)),
   nice: Number(args.nice),
 };
-try {
+readOptions(() => {
   for (const [k, v] of Object.entries(opts)) {
     // opts' names are the options' in camel case: maxReruns is --max-reruns
     if (typeof v === 'number' && !(v >= 0) && k !== 'nice') throw new UsageError(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: not a number of at least 0`);
   }
   if (!Number.isInteger(opts.nice) || opts.nice < -20 || opts.nice > 19) throw new UsageError('--nice: an integer from -20 to 19');
   if (opts.soakTarget !== 'gateway' && opts.soakTarget !== 'naive') throw new UsageError('--soak-target is gateway or naive');
-} catch (error) {
-  usageExit(error);
-}
+});
 
 const idle: IdleOptions = {
   maxBusyCores: 0.2,

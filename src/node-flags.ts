@@ -42,13 +42,11 @@ export const GATEWAY_RUNTIME_V8_FLAGS: readonly string[] = ['--heap-growing-perc
 
 /**
  * Sets GATEWAY_RUNTIME_V8_FLAGS, except one the process was started with (`node
- * --heap-growing-percent=N`: the operator's choice wins). Returns the flags it set.
+ * --heap-growing-percent=N`: the operator's choice wins).
  */
-export function applyRuntimeV8Flags(execArgv: readonly string[] = process.execArgv, set: (flag: string) => void = setFlagsFromString): string[] {
+export function applyRuntimeV8Flags(execArgv: readonly string[] = process.execArgv, set: (flag: string) => void = setFlagsFromString): void {
   const given = new Set(execArgv.map(flagName));
-  const applied = GATEWAY_RUNTIME_V8_FLAGS.filter((flag) => !given.has(flagName(flag)));
-  for (const flag of applied) set(flag);
-  return applied;
+  for (const flag of GATEWAY_RUNTIME_V8_FLAGS) if (!given.has(flagName(flag))) set(flag);
 }
 
 /** `--heap-growing-percent=50` -> `heap-growing-percent` (V8 takes `_` for `-` too). */

@@ -36,6 +36,15 @@ export function usageExit(error: unknown): never {
   throw error;
 }
 
+/** What `read` returns, or exit as usageExit does when it throws a UsageError. */
+export function readOptions<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    return usageExit(error);
+  }
+}
+
 /** `text` as a whole number of at least `min`, or a UsageError that names `--name`. */
 export function wholeNumber(name: string, text: string | undefined, min: number): number {
   const n = Number(text);
